@@ -1,0 +1,70 @@
+/**
+ * Flag parsing shared by the subcommands: node:util parseArgs in strict mode, with its
+ * errors turned into one-line usage errors (exit code 2).
+ *
+ * @module
+ */
+
+import { parseArgs as nodeParseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError } from "../src/errors.ts";
+
+/** The option table of a subcommand, as node:util parseArgs takes it. */
+export type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parses `args` against `options`; unknown flags, missing values and stray arguments
+ * become a {@link ConfigError} naming the flag and pointing at `sqlbk CMD --help`.
+ *
+ * @example
+ * ```ts
+ * const { values, positionals } = parseFlags("backup", ["app.db", "--json"], { json: { type: "boolean" } });
+ * ```
+ */
+export function parseFlags<T extends Options>(
+  command: string,
+  args: string[],
+  options: T,
+  config: { allowPositionals?: boolean } = {},
+) {
+  try {
+    return nodeParseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: config.allowPositionals ?? true,
+      allowNegative: false,
+    });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`${_first(msg)} (see "sqlbk ${command} --help")`, { cause: err });
+  }
+}
+
+function _first(msg: string): string {
+  const line = msg.split("\n")[0].replace(/\. To specify a positional argument.*$/, "");
+  return line.charAt(0).toUpperCase() + line.slice(1).replace(/\.$/, "");
+}
+
+/**
+ * Parses a whole number flag, with `min` as the lowest allowed value.
+ *
+ * @example
+ * ```ts
+ * intFlag("--pages-per-step", "100", 1); // 100
+ * ```
+ */
+export function intFlag(flag: string, value: string, min = 0): number {
+  if (!/^-?\d+$/.test(value.trim()) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new ConfigError(`Invalid ${flag} "${value}": expected a whole number of at least ${min}`);
+  }
+  return Number(value);
+}
+
+/** True when standard error is a terminal (progress bars are drawn only then). */
+export function stderrIsTerminal(): boolean {
+  try {
+    return Deno.stderr.isTerminal();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * `sqlbk backup`: back up one database, or every database of a config.
+ *
+ * @module
+ */
+
+import { intFlag, parseFlags, stderrIsTerminal } from "../args.ts";
+import { formatBytes, ProgressBar } from "../progress.ts";
+import { abortOnSignals } from "../signals.ts";
+import { loadConfig, resolveConfig, type SqlbkConfig } from "../../src/config.ts";
+import { ConfigError, errorMessage, ExitCode, exitCodeOf } from "../../src/errors.ts";
+import { type BackupResult, runBackup } from "../../src/job.ts";
+import { type Logger, silentLogger, textLogger } from "../../src/logger.ts";
+
+/** One line for the command list. */
+export const summary = "Back up a live SQLite database to a compressed, verified-on-write archive";
+
+/** The help text. */
+export const help = `sqlbk backup: take a consistent snapshot of a live SQLite database, gzip it and publish it
+atomically as <backup_dir>/<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz with a .sha256 sidecar.
+
+Usage:
+  sqlbk backup DB [options]
+  sqlbk backup --config FILE [options]
+
+Options (flags override the config file):
+  -c, --config FILE          TOML config (see "sqlbk blueprint"); may list several databases
+  -s, --strategy NAME        online | vacuum (default: online)
+  -d, --backup-dir DIR       where backups go (default: ./backups; created if its parent exists)
+      --pages-per-step N     online: pages per step, at least 1 (default: 100)
+      --sleep-interval DUR   online: pause between steps, Go duration (default: 10ms; 0s for none)
+      --max-duration DUR     give up after this long, 0s for no limit (default: 1h)
+      --keep-last N          keep the N newest backups of the database, 0 keeps all (default: 0)
+      --compression-level N  gzip level 1-9 (default: 6)
+      --json                 print one JSON object per database on stdout
+  -q, --quiet                no log lines on stderr (errors still print)
+  -h, --help                 show this help
+
+Output: the published path on stdout (one line per database), or with --json:
+  {"database","file","path","bytes","sha256","strategy","pages","restarts","durationMs","deleted"}
+Logs go to stderr; a progress bar replaces them when stderr is a terminal.
+
+Exit codes: 0 ok, 1 a backup failed, 2 usage or configuration error.
+With several databases each is tried; any failure makes the exit code 1.
+
+Examples:
+  sqlbk backup app.db
+  sqlbk backup app.db --strategy vacuum --backup-dir /var/backups/app --keep-last 7
+  sqlbk backup --config /etc/sqlbk.toml --json
+`;
+
+/** Runs `sqlbk backup`. */
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("backup", args, {
+    config: { type: "string", short: "c" },
+    strategy: { type: "string", short: "s" },
+    "backup-dir": { type: "string", short: "d" },
+    "pages-per-step": { type: "string" },
+    "sleep-interval": { type: "string" },
+    "max-duration": { type: "string" },
+    "keep-last": { type: "string" },
+    "compression-level": { type: "string" },
+    json: { type: "boolean", default: false },
+    quiet: { type: "boolean", short: "q", default: false },
+  });
+  if (positionals.length > 1) {
+    throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one database, or --config FILE)`);
+  }
+  const db = positionals[0];
+  if (db === undefined && values.config === undefined) {
+    throw new ConfigError(`Nothing to back up: give a database path or --config FILE (see "sqlbk backup --help")`);
+  }
+  const overrides: Record<string, unknown> = {
+    source_path: db,
+    strategy: values.strategy,
+    backup_dir: values["backup-dir"],
+    sleep_interval: values["sleep-interval"],
+    max_duration: values["max-duration"],
+    pages_per_step: values["pages-per-step"] === undefined
+      ? undefined
+      : intFlag("--pages-per-step", values["pages-per-step"], 1),
+    keep_last: values["keep-last"] === undefined ? undefined : intFlag("--keep-last", values["keep-last"], 0),
+    compression_level: values["compression-level"] === undefined
+      ? undefined
+      : intFlag("--compression-level", values["compression-level"], 1),
+  };
+  for (const key of Object.keys(overrides)) if (overrides[key] === undefined) delete overrides[key];
+  const config: SqlbkConfig = values.config !== undefined
+    ? await loadConfig(values.config, { overrides })
+    : resolveConfig({}, { origin: "command line", overrides });
+
+  const tty = stderrIsTerminal();
+  const bar = new ProgressBar(tty && !values.quiet);
+  const logger: Logger = values.quiet
+    ? silentLogger
+    : tty
+    ? { log: (r) => r.event !== "backup.progress" && (bar.done(), textLogger.log(r)) }
+    : textLogger;
+  const { signal, dispose } = abortOnSignals();
+  const several = config.databases.length > 1;
+  let failures = 0;
+  let lastCode: number = ExitCode.OK;
+  try {
+    for (const database of config.databases) {
+      if (signal.aborted) break;
+      try {
+        const result = await runBackup(database, {
+          signal,
+          logger,
+          onProgress: (p) => {
+            const detail = p.phase === "compress"
+              ? `${formatBytes(p.done)} / ${formatBytes(p.total)}`
+              : `${p.done}/${p.total} pages`;
+            const fraction = p.total > 0 ? p.done / p.total : 1;
+            bar.update(
+              p.phase === "snapshot" ? fraction * 0.5 : 0.5 + fraction * 0.5,
+              `${p.database} ${p.phase}`,
+              detail,
+            );
+          },
+        });
+        bar.done();
+        _print(result, values.json);
+      } catch (err) {
+        bar.done();
+        failures++;
+        lastCode = exitCodeOf(err);
+        if (!several) throw err;
+        console.error(`error: ${database.name}: ${errorMessage(err)}`);
+      }
+    }
+  } finally {
+    dispose();
+  }
+  if (signal.aborted) {
+    console.error("error: interrupted; nothing partial was published");
+    return ExitCode.FAILURE;
+  }
+  if (failures > 0) return several ? ExitCode.FAILURE : lastCode;
+  return ExitCode.OK;
+}
+
+function _print(result: BackupResult, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify({
+      database: result.database,
+      file: result.file,
+      path: result.path,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      strategy: result.strategy,
+      pages: result.pages,
+      restarts: result.restarts,
+      durationMs: result.durationMs,
+      deleted: result.deleted,
+    }));
+  } else {
+    console.log(result.path);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * sqlbk: consistent, verified backups of live SQLite databases, from a Deno app or the
+ * `sqlbk` command line.
+ *
+ * Two strategies take a snapshot without stalling the app: `online` (SQLite's Online
+ * Backup API, a few pages a step) and `vacuum` (`VACUUM INTO`). The snapshot is gzipped
+ * on every core and published atomically as
+ * `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz` with a `.sha256` sidecar.
+ *
+ * @example
+ * ```ts
+ * import { runBackup, verifyBackup } from "./mod.ts";
+ *
+ * const result = await runBackup({ sourcePath: "app.db", backupDir: "backups", keepLast: 7 });
+ * await verifyBackup(result.path);
+ * console.log(`${result.file}: ${result.bytes} bytes, sha256 ${result.sha256}`);
+ * ```
+ *
+ * @module
+ */
+
+export { type BackupProgress, type BackupResult, runBackup, type RunBackupOptions } from "./src/job.ts";
+export { BackupBatchError, type BackupHandler, createBackupHandler, type Job } from "./src/job.ts";
+export { BackupTimeoutError, onlineBackup, type OnlineOptions } from "./src/strategies/online.ts";
+export { vacuumBackup, type VacuumOptions } from "./src/strategies/vacuum.ts";
+export type { SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
+export {
+  type BackupConfig,
+  type BackupConfigInput,
+  DEFAULTS,
+  loadConfig,
+  normalizeBackupConfig,
+  parseConfig,
+  resolveConfig,
+  type SqlbkConfig,
+  type Strategy,
+} from "./src/config.ts";
+export { formatDuration, parseDuration } from "./src/duration.ts";
+export {
+  type BackupName,
+  databaseStem,
+  formatBackupName,
+  groupByDatabase,
+  latestPerDatabase,
+  parseBackupName,
+} from "./src/naming.ts";
+export {
+  integrityCheck,
+  type IntegrityResult,
+  verifyBackup,
+  type VerifyOptions,
+  type VerifyResult,
+} from "./src/verify.ts";
+export { applyRetention } from "./src/retention.ts";
+export { publishArchive, sweepLeftovers } from "./src/archive.ts";
+export { gunzipFile, gzipFile, type GzipOptions } from "./src/gzip.ts";
+export { jsonLogger, type Logger, type LogRecord, silentLogger, textLogger } from "./src/logger.ts";
+export { ConfigError, ExitCode, VerifyError } from "./src/errors.ts";
+export { Database, type Row, type SqlValue, Statement } from "./src/sqlite/database.ts";
+export { Backup } from "./src/sqlite/backup.ts";
+export { SqliteError } from "./src/sqlite/error.ts";
+export { loadSqlite, SqliteLoadError } from "./src/sqlite/ffi.ts";
+export { blueprint } from "./src/blueprint.ts";
+export { VERSION } from "./src/version.ts";

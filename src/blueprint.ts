@@ -1,0 +1,67 @@
+/**
+ * The commented template config that `sqlbk blueprint` prints.
+ *
+ * @module
+ */
+
+import { DEFAULTS } from "./config.ts";
+
+/**
+ * The template: every key with its default and what it does. It parses as a valid config
+ * once `source_path` is set.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("sqlbk.toml", blueprint());
+ * ```
+ */
+export function blueprint(): string {
+  return `# sqlbk configuration (TOML).
+# Relative paths are relative to the working directory of the sqlbk process;
+# absolute paths are safer for cron and systemd.
+
+# The live SQLite database to back up (required).
+source_path = "/srv/app/data/app.db"
+
+# Where compressed backups are published, as
+# <stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz plus a .sha256 sidecar.
+# Created when its parent directory exists. Default: "${DEFAULTS.backup_dir}".
+backup_dir = "/srv/app/backups"
+
+# "online": SQLite's Online Backup API, a few pages at a time with a pause between
+#           steps. In WAL mode writers are never blocked.
+# "vacuum": VACUUM INTO, one fast pass producing a compact, defragmented copy.
+# Default: "${DEFAULTS.strategy}".
+strategy = "${DEFAULTS.strategy}"
+
+# online only: pages copied per step (at least 1). Default: ${DEFAULTS.pages_per_step}.
+pages_per_step = ${DEFAULTS.pages_per_step}
+
+# online only: pause between steps, as a Go duration ("10ms", "0s" for none).
+# Default: "${DEFAULTS.sleep_interval}".
+sleep_interval = "${DEFAULTS.sleep_interval}"
+
+# Give up on a backup that takes longer than this ("0s": no limit). In rollback-journal
+# mode an online backup restarts whenever the app writes; this bounds it.
+# Default: "${DEFAULTS.max_duration}".
+max_duration = "${DEFAULTS.max_duration}"
+
+# After a successful backup, keep only this many newest backups of this database
+# (with their sidecars); 0 keeps all. Default: ${DEFAULTS.keep_last}.
+keep_last = ${DEFAULTS.keep_last}
+
+# Gzip level, 1 (fastest) to 9 (smallest). Default: ${DEFAULTS.compression_level}.
+compression_level = ${DEFAULTS.compression_level}
+
+# Several databases: one table each, with any of the keys above; keys at the top level
+# act as defaults for every table. When [databases.*] tables exist, source_path must be
+# set inside them, not at the top level.
+#
+# [databases.app]
+# source_path = "/srv/app/data/app.db"
+#
+# [databases.auth]
+# source_path = "/srv/app/data/auth.db"
+# strategy = "vacuum"
+`;
+}

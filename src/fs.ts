@@ -1,0 +1,157 @@
+/**
+ * File system helpers for atomic publishing: write to a temp name, fsync, rename (or
+ * link, to refuse overwriting), fsync the directory.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+/**
+ * Writes every byte of `data` to `file`, looping over short writes.
+ *
+ * @example
+ * ```ts
+ * await writeAll(file, new TextEncoder().encode("hello"));
+ * ```
+ */
+export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.byteLength) off += await file.write(data.subarray(off));
+}
+
+/**
+ * Flushes a directory's entries (new and renamed names) to disk. A no-op on Windows,
+ * where directories cannot be opened for fsync.
+ *
+ * @example
+ * ```ts
+ * await fsyncDir("./backups");
+ * ```
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
+
+/**
+ * Removes a file, ignoring "not found". Other errors are thrown.
+ *
+ * @example
+ * ```ts
+ * await removeIfExists("backups/app.bck.gz.tmp");
+ * ```
+ */
+export async function removeIfExists(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/**
+ * Whether `path` exists (without following a final symlink).
+ *
+ * @example
+ * ```ts
+ * if (await exists("app.db-wal")) console.log("in use");
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** Raised when a final name is already taken and overwriting was not allowed. */
+export class AlreadyExistsError extends Error {
+  override name = "AlreadyExistsError";
+}
+
+/**
+ * Moves a finished, fsynced temp file to its final name in the same directory, then
+ * fsyncs the directory. With `overwrite: false` (the default) an existing final name is
+ * never replaced: the temp file is hard-linked to the final name, which fails atomically
+ * when the name is taken, and then removed.
+ *
+ * @param tempPath the complete temp file
+ * @param finalPath the name to publish under
+ * @param options `overwrite` (default false): replace an existing file atomically
+ *
+ * @example
+ * ```ts
+ * await publishFile("backups/app.bck.gz.tmp", "backups/app.bck.gz");
+ * ```
+ */
+export async function publishFile(
+  tempPath: string,
+  finalPath: string,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  if (options.overwrite) {
+    await Deno.rename(tempPath, finalPath);
+  } else {
+    try {
+      await Deno.link(tempPath, finalPath);
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) {
+        throw new AlreadyExistsError(`Refusing to overwrite "${finalPath}": a file with that name already exists`, {
+          cause: err,
+        });
+      }
+      // A file system without hard links: check, then rename (not atomic against a
+      // concurrent writer of the same name, which sqlbk's own naming makes unlikely).
+      if (await exists(finalPath)) {
+        throw new AlreadyExistsError(`Refusing to overwrite "${finalPath}": a file with that name already exists`);
+      }
+      await Deno.rename(tempPath, finalPath);
+      await fsyncDir(dirname(finalPath));
+      return;
+    }
+    await Deno.remove(tempPath);
+  }
+  await fsyncDir(dirname(finalPath));
+}
+
+/**
+ * Writes `data` to `<path>.tmp`, fsyncs, and publishes it as `path` (see {@link publishFile}).
+ * The temp file is removed if anything fails.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic("backups/app.bck.gz.sha256", "abc…  app.bck.gz\n");
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: { overwrite?: boolean; mode?: number } = {},
+): Promise<void> {
+  const temp = `${path}.tmp`;
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const file = await Deno.open(temp, { write: true, create: true, truncate: true, mode: options.mode });
+  try {
+    try {
+      await writeAll(file, bytes);
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await publishFile(temp, path, options);
+  } catch (err) {
+    await removeIfExists(temp).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Gzip compression on every core, and streaming decompression.
+ *
+ * Compression splits the input into blocks and deflates them in parallel Workers; each
+ * block but the last ends with a sync flush, so the blocks join into one deflate stream
+ * and the output is a single, standard gzip member (readable by gzip, pigz, Go, Python,
+ * browsers' DecompressionStream). The CRC-32 is computed on the main thread.
+ *
+ * @module
+ */
+
+import zlib from "node:zlib";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { writeAll } from "./fs.ts";
+
+/** Options for {@link gzipFile}. */
+export interface GzipOptions {
+  /** Deflate level, 1 (fastest) to 9 (smallest). Default 6, as `gzip -6`. */
+  level?: number;
+  /** Worker threads compressing blocks. Default: the number of cores, at most 8. */
+  workers?: number;
+  /** Input block size in bytes. Default 1 MiB. */
+  blockSize?: number;
+  /** Stops compression between blocks; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called after each block with input bytes read so far and the input size. */
+  onProgress?: (readBytes: number, totalBytes: number) => void;
+}
+
+/** What {@link gzipFile} wrote. */
+export interface GzipResult {
+  /** Bytes read from the input. */
+  inputBytes: number;
+  /** Bytes written: the size of the gzip file. */
+  outputBytes: number;
+  /** SHA-256 of the bytes written, lowercase hex. */
+  sha256: string;
+}
+
+const _HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]); // no name, no mtime, OS unknown
+
+function _defaultWorkers(): number {
+  const cores = typeof navigator !== "undefined" && navigator.hardwareConcurrency ? navigator.hardwareConcurrency : 2;
+  return Math.max(1, Math.min(8, cores));
+}
+
+interface _Pending {
+  resolve: (out: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+class _DeflatePool {
+  #workers: Worker[] = [];
+  #pending = new Map<number, _Pending>();
+  #next = 0;
+  #rr = 0;
+  #failed: Error | null = null;
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL("./_deflate_worker.ts", import.meta.url).href, { type: "module" });
+      worker.onmessage = (event: MessageEvent<{ id: number; output?: ArrayBuffer; error?: string }>) => {
+        const { id, output, error } = event.data;
+        const pending = this.#pending.get(id);
+        if (!pending) return;
+        this.#pending.delete(id);
+        if (error !== undefined || !output) pending.reject(new Error(`Compression failed: ${error}`));
+        else pending.resolve(new Uint8Array(output));
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        this.#fail(new Error(`Compression worker failed: ${event.message}`));
+      };
+      this.#workers.push(worker);
+    }
+  }
+
+  #fail(err: Error): void {
+    this.#failed = err;
+    for (const pending of this.#pending.values()) pending.reject(err);
+    this.#pending.clear();
+  }
+
+  deflate(input: Uint8Array<ArrayBuffer>, level: number, last: boolean): Promise<Uint8Array> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    const id = this.#next++;
+    const worker = this.#workers[this.#rr++ % this.#workers.length];
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ id, input: input.buffer, level, last }, [input.buffer]);
+    });
+  }
+
+  close(): void {
+    for (const worker of this.#workers) worker.terminate();
+    this.#workers = [];
+    this.#fail(new Error("Compression was stopped"));
+  }
+}
+
+/**
+ * Compresses the file at `inputPath` into `output` (an open file, written from its
+ * current position) as one gzip member, hashing the compressed bytes with SHA-256.
+ * Every read and write error is thrown; the caller fsyncs and closes `output`.
+ *
+ * @param inputPath the file to compress
+ * @param output where the gzip bytes go
+ * @param options level (default 6), workers (default: cores), blockSize (default 1 MiB), signal, onProgress
+ *
+ * @example
+ * ```ts
+ * const out = await Deno.open("app.db.gz", { write: true, createNew: true });
+ * try {
+ *   const { sha256 } = await gzipFile("app.db", out, { level: 6 });
+ *   await out.sync();
+ * } finally {
+ *   out.close();
+ * }
+ * ```
+ */
+export async function gzipFile(inputPath: string, output: Deno.FsFile, options: GzipOptions = {}): Promise<GzipResult> {
+  const level = options.level ?? 6;
+  if (!Number.isInteger(level) || level < 1 || level > 9) {
+    throw new RangeError(`Invalid compression level ${level}: expected a whole number from 1 to 9`);
+  }
+  const blockSize = options.blockSize ?? 1 << 20;
+  const workers = options.workers ?? _defaultWorkers();
+  const signal = options.signal;
+  signal?.throwIfAborted();
+
+  const input = await Deno.open(inputPath, { read: true });
+  const pool = new _DeflatePool(workers);
+  const hash = createHash("sha256");
+  let outputBytes = 0;
+  const emit = async (bytes: Uint8Array) => {
+    hash.update(bytes);
+    await writeAll(output, bytes);
+    outputBytes += bytes.byteLength;
+  };
+  try {
+    const totalBytes = (await input.stat()).size;
+    await emit(_HEADER);
+    let crc = 0;
+    let readBytes = 0;
+    const inFlight: Promise<Uint8Array>[] = [];
+    const maxInFlight = workers * 2;
+    let block = await _readBlock(input, blockSize);
+    // An empty input still needs one final (empty) deflate block.
+    if (block.byteLength === 0) inFlight.push(pool.deflate(block, level, true));
+    while (block.byteLength > 0) {
+      signal?.throwIfAborted();
+      const next = await _readBlock(input, blockSize);
+      crc = zlib.crc32(block, crc);
+      readBytes += block.byteLength;
+      inFlight.push(pool.deflate(block, level, next.byteLength === 0));
+      block = next;
+      while (inFlight.length >= maxInFlight) {
+        await emit(await inFlight.shift()!);
+        options.onProgress?.(readBytes - inFlight.length * blockSize, totalBytes);
+      }
+    }
+    while (inFlight.length > 0) {
+      signal?.throwIfAborted();
+      await emit(await inFlight.shift()!);
+    }
+    options.onProgress?.(readBytes, totalBytes);
+    const trailer = new Uint8Array(8);
+    const view = new DataView(trailer.buffer);
+    view.setUint32(0, crc >>> 0, true);
+    view.setUint32(4, readBytes % 2 ** 32, true);
+    await emit(trailer);
+    return { inputBytes: readBytes, outputBytes, sha256: hash.digest("hex") };
+  } finally {
+    pool.close();
+    input.close();
+  }
+}
+
+async function _readBlock(file: Deno.FsFile, size: number): Promise<Uint8Array<ArrayBuffer>> {
+  const buf = new Uint8Array(size);
+  let filled = 0;
+  while (filled < size) {
+    const n = await file.read(buf.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled === size ? buf : buf.slice(0, filled);
+}
+
+/**
+ * Decompresses a gzip file (any number of members) into `outputPath`, created new, and
+ * returns the SHA-256 of the compressed input. The output is fsynced. Throws on a
+ * truncated or corrupt archive.
+ *
+ * @example
+ * ```ts
+ * const { sha256, outputBytes } = await gunzipFile("app.bck.gz", "app.db");
+ * ```
+ */
+export async function gunzipFile(
+  inputPath: string,
+  outputPath: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<{ sha256: string; inputBytes: number; outputBytes: number }> {
+  const hash = createHash("sha256");
+  let inputBytes = 0;
+  let outputBytes = 0;
+  const tap = new Transform({
+    transform(chunk: Uint8Array, _enc, done) {
+      hash.update(chunk);
+      inputBytes += chunk.byteLength;
+      done(null, chunk);
+    },
+  });
+  const count = new Transform({
+    transform(chunk: Uint8Array, _enc, done) {
+      outputBytes += chunk.byteLength;
+      done(null, chunk);
+    },
+  });
+  await pipeline(
+    createReadStream(inputPath),
+    tap,
+    zlib.createGunzip(),
+    count,
+    createWriteStream(outputPath, { flags: "wx" }),
+    { signal: options.signal },
+  );
+  const out = await Deno.open(outputPath, { read: true, write: true });
+  try {
+    await out.sync();
+  } finally {
+    out.close();
+  }
+  return { sha256: hash.digest("hex"), inputBytes, outputBytes };
+}
+
+/**
+ * SHA-256 of a file, lowercase hex.
+ *
+ * @example
+ * ```ts
+ * const hex = await sha256File("backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz");
+ * ```
+ */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(1 << 20);
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null) break;
+      hash.update(buf.subarray(0, n));
+    }
+  } finally {
+    file.close();
+  }
+  return hash.digest("hex");
+}

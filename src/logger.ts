@@ -1,0 +1,91 @@
+/**
+ * Structured logging for jobs: one record per event (start, progress, done, failed), sent
+ * to a logger the host application can replace.
+ *
+ * @module
+ */
+
+/** One log event. */
+export interface LogRecord {
+  /** ISO time of the event. */
+  time: string;
+  /** Severity. */
+  level: "debug" | "info" | "warn" | "error";
+  /** What happened, e.g. `backup.start`, `backup.progress`, `backup.done`, `backup.failed`. */
+  event: string;
+  /** A human sentence. */
+  msg: string;
+  /** Event fields: database, percent, file, error, ... */
+  [field: string]: unknown;
+}
+
+/** Receives log records. */
+export interface Logger {
+  /** Handles one record; must not throw. */
+  log(record: LogRecord): void;
+}
+
+/**
+ * A logger that writes each record as one JSON line to standard error.
+ *
+ * @example
+ * ```ts
+ * const handler = createBackupHandler(config, { logger: jsonLogger });
+ * ```
+ */
+export const jsonLogger: Logger = {
+  log(record) {
+    try {
+      console.error(JSON.stringify(record));
+    } catch { /* logging never breaks a backup */ }
+  },
+};
+
+/**
+ * A logger that writes `time level msg key=value ...` lines to standard error.
+ *
+ * @example
+ * ```ts
+ * textLogger.log({ time: new Date().toISOString(), level: "info", event: "x", msg: "hello" });
+ * ```
+ */
+export const textLogger: Logger = {
+  log(record) {
+    const { time, level, msg, event: _event, ...fields } = record;
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === "string" && !/\s|"/.test(v) ? v : JSON.stringify(v)}`)
+      .join(" ");
+    try {
+      console.error(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ""}`);
+    } catch { /* logging never breaks a backup */ }
+  },
+};
+
+/**
+ * A logger that drops everything.
+ *
+ * @example
+ * ```ts
+ * await runBackup(config, { logger: silentLogger });
+ * ```
+ */
+export const silentLogger: Logger = { log() {} };
+
+/**
+ * Builds and sends a record with the current time.
+ *
+ * @example
+ * ```ts
+ * emit(textLogger, "info", "backup.start", "backup started", { database: "app" });
+ * ```
+ */
+export function emit(
+  logger: Logger,
+  level: LogRecord["level"],
+  event: string,
+  msg: string,
+  fields: Record<string, unknown> = {},
+): void {
+  logger.log({ time: new Date().toISOString(), level, event, msg, ...fields });
+}

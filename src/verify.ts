@@ -1,0 +1,191 @@
+/**
+ * Proving a backup sound: checksum against its `.sha256` sidecar, a complete gunzip,
+ * and `PRAGMA integrity_check` returning exactly one row, `ok`.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { Database } from "./sqlite/database.ts";
+import { SqliteError } from "./sqlite/error.ts";
+import { VerifyError } from "./errors.ts";
+import { gunzipFile, sha256File } from "./gzip.ts";
+import { removeIfExists } from "./fs.ts";
+
+/** The outcome of `PRAGMA integrity_check`. */
+export interface IntegrityResult {
+  /** True only when SQLite returned exactly one row, `ok`. */
+  ok: boolean;
+  /** The first rows SQLite returned (at most 10), or the error it raised. */
+  messages: string[];
+}
+
+/**
+ * Runs `PRAGMA integrity_check` on a database file, read-only and off the JavaScript
+ * thread. A file SQLite cannot read (SQLITE_CORRUPT, SQLITE_NOTADB) is a failed check,
+ * not an exception.
+ *
+ * @example
+ * ```ts
+ * const { ok, messages } = await integrityCheck("restored.db");
+ * if (!ok) console.error(messages.join("\n"));
+ * ```
+ */
+export async function integrityCheck(path: string): Promise<IntegrityResult> {
+  let db: Database;
+  try {
+    db = new Database(path, { mode: "readonly" });
+  } catch (err) {
+    if (err instanceof SqliteError) return { ok: false, messages: [err.message] };
+    throw err;
+  }
+  try {
+    const rows = await db.queryAsync("PRAGMA integrity_check(10)");
+    const messages = rows.map((row) => String(Object.values(row)[0]));
+    return { ok: messages.length === 1 && messages[0] === "ok", messages };
+  } catch (err) {
+    if (err instanceof SqliteError) return { ok: false, messages: [err.message] };
+    throw err;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Reads a `sha256sum`-style sidecar (`<hex>  <file name>`) and returns the hex digest.
+ * Throws {@link VerifyError} when the file is malformed or names another file.
+ *
+ * @example
+ * ```ts
+ * const hex = await readSidecar("app-2025-07-01T10-30-00Z-vacuum.bck.gz.sha256");
+ * ```
+ */
+export async function readSidecar(sidecarPath: string, expectedName?: string): Promise<string> {
+  const text = await Deno.readTextFile(sidecarPath);
+  return parseSidecar(text, sidecarPath, expectedName);
+}
+
+/**
+ * Parses the text of a sidecar; see {@link readSidecar}.
+ *
+ * @example
+ * ```ts
+ * parseSidecar(`${"a".repeat(64)}  app.bck.gz\n`, "app.bck.gz.sha256"); // "aaa…"
+ * ```
+ */
+export function parseSidecar(text: string, label: string, expectedName?: string): string {
+  const m = /^([0-9a-fA-F]{64}) [ *](.+?)\r?\n?$/.exec(text.trim());
+  if (!m) throw new VerifyError(`Checksum file "${label}" is malformed: expected "<sha256>  <file name>"`);
+  if (expectedName !== undefined && m[2] !== expectedName) {
+    throw new VerifyError(`Checksum file "${label}" names "${m[2]}", not "${expectedName}"`);
+  }
+  return m[1].toLowerCase();
+}
+
+/** Options for {@link verifyBackup}. */
+export interface VerifyOptions {
+  /** The expected SHA-256 of the file (from a sidecar). Default: read `<file>.sha256` when present. */
+  sha256?: string;
+  /** Whether to look for `<file>.sha256` when `sha256` is not given. Default true. */
+  useSidecar?: boolean;
+  /** Keep the decompressed database at this path (created new) instead of deleting it. */
+  keepDatabaseAt?: string;
+  /** Directory for the temporary decompressed copy. Default: the archive's directory. */
+  tempDir?: string;
+  /** Cancels the check. */
+  signal?: AbortSignal;
+}
+
+/** What {@link verifyBackup} proved. */
+export interface VerifyResult {
+  /** The file checked. */
+  path: string;
+  /** SHA-256 of the file as stored. */
+  sha256: string;
+  /** Whether a checksum (given or from a sidecar) was compared. */
+  checksumVerified: boolean;
+  /** Size of the database inside. */
+  databaseBytes: number;
+}
+
+/**
+ * Verifies a backup file: the checksum when one is known, then (for `.gz` files) a full
+ * gunzip into a temp file, then `PRAGMA integrity_check`. Throws {@link VerifyError}
+ * with the reason on any failure; removes its temp files on every path.
+ *
+ * @example
+ * ```ts
+ * await verifyBackup("backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz");
+ * ```
+ */
+export async function verifyBackup(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const name = basename(path);
+  let expected = options.sha256?.toLowerCase();
+  if (expected === undefined && options.useSidecar !== false) {
+    try {
+      expected = await readSidecar(`${path}.sha256`, name);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  const compressed = /\.gz$/i.test(name);
+  let sha256: string;
+  let databaseBytes: number;
+  const tempDir = options.tempDir ?? dirname(path);
+  const dbPath = options.keepDatabaseAt ??
+    join(tempDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
+  let keep = false;
+  try {
+    if (compressed) {
+      try {
+        const out = await gunzipFile(path, dbPath, { signal: options.signal });
+        sha256 = out.sha256;
+        databaseBytes = out.outputBytes;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound || (err as { code?: string }).code === "ENOENT") {
+          throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
+        }
+        if (options.signal?.aborted) throw err;
+        if (_isZlibError(err)) {
+          throw new VerifyError(
+            `Backup "${path}" failed verification: the gzip data is corrupt or truncated (${_msg(err)})`,
+            {
+              cause: err,
+            },
+          );
+        }
+        throw err;
+      }
+    } else {
+      sha256 = await sha256File(path);
+      databaseBytes = (await Deno.stat(path)).size;
+    }
+    if (expected !== undefined && expected !== sha256) {
+      throw new VerifyError(
+        `Backup "${path}" failed verification: SHA-256 is ${sha256}, the checksum file says ${expected}`,
+      );
+    }
+    const check = await integrityCheck(compressed ? dbPath : path);
+    if (!check.ok) {
+      throw new VerifyError(
+        `Backup "${path}" failed verification: integrity_check returned ${
+          check.messages.map((m) => `"${m}"`).join(", ")
+        }`,
+      );
+    }
+    keep = compressed && options.keepDatabaseAt !== undefined;
+    return { path, sha256, checksumVerified: expected !== undefined, databaseBytes };
+  } finally {
+    if (compressed && !keep) await removeIfExists(dbPath).catch(() => {});
+  }
+}
+
+function _isZlibError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  return code.startsWith("Z_") || code === "ERR_ZLIB_INITIALIZATION_FAILED" ||
+    /unexpected end of file|incorrect header|invalid/i.test(_msg(err));
+}
+
+function _msg(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
