@@ -5,10 +5,11 @@
  * @module
  */
 
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** The repository root. */
-export const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** A temp directory removed when disposed: `await using dir = await tempDir();`. */
 export interface TempDir extends AsyncDisposable {
