@@ -22,6 +22,10 @@ export interface Command {
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   backup: () => import("./commands/backup.ts"),
   blueprint: () => import("./commands/blueprint.ts"),
+  pull: () => import("./commands/pull.ts"),
+  verify: () => import("./commands/verify.ts"),
+  restore: () => import("./commands/restore.ts"),
+  list: () => import("./commands/list.ts"),
 };
 
 /** The top-level help text. */

@@ -94,6 +94,8 @@ export interface VerifyOptions {
   tempDir?: string;
   /** Cancels the check. */
   signal?: AbortSignal;
+  /** Whether the file is gzip-compressed. Default: its name ends in `.gz` (set it for a `.partial` download). */
+  compressed?: boolean;
 }
 
 /** What {@link verifyBackup} proved. */
@@ -128,7 +130,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
   }
-  const compressed = /\.gz$/i.test(name);
+  const compressed = options.compressed ?? /\.gz$/i.test(name);
   let sha256: string;
   let databaseBytes: number;
   const tempDir = options.tempDir ?? dirname(path);

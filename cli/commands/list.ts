@@ -1,0 +1,81 @@
+/**
+ * `sqlbk list`: the backups in a local directory or on a server.
+ *
+ * @module
+ */
+
+import { parseFlags } from "../args.ts";
+import { formatBytes } from "../progress.ts";
+import { ConfigError, ExitCode } from "../../src/errors.ts";
+import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
+import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions } from "./pull.ts";
+
+/** One line for the command list. */
+export const summary = "List backups in a local directory or on a server (database, time, size)";
+
+/** The help text. */
+export const help = `sqlbk list: list the backups in a local directory or a remote one over SFTP, grouped by
+database, oldest first: database, time, strategy, size, and for local files whether sqlbk
+verified them (a .sha256 sidecar beside the file). The newest of each database is marked *.
+
+Usage:
+  sqlbk list DIR [--json]
+  sqlbk list TARGET [--json] [connection options]
+
+TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir.
+
+Options:
+      --json                 one JSON object per backup:
+                             {"database","file","time","strategy","bytes","verified","latest"}
+${CONNECTION_HELP}
+  -h, --help                 show this help
+
+Exit codes: 0 ok, 1 failure (directory missing, connection), 2 usage error.
+
+Examples:
+  sqlbk list /srv/pulled
+  sqlbk list backup@db1.example.com:/var/backups/app --json
+`;
+
+/** Runs `sqlbk list`. */
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("list", args, {
+    json: { type: "boolean", default: false },
+    ...CONNECTION_FLAGS,
+  });
+  if (positionals.length !== 1) throw new ConfigError(`Give one DIR or TARGET to list (see "sqlbk list --help")`);
+  const where = positionals[0];
+  let rows: BackupEntry[];
+  if (isRemoteTarget(where)) {
+    rows = await listRemoteBackups(parseTarget(where), connectionOptions(values));
+  } else {
+    try {
+      rows = await listBackups(where);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new Error(`Cannot list "${where}": no such directory`);
+      if (err instanceof Deno.errors.NotADirectory) throw new ConfigError(`Cannot list "${where}": not a directory`);
+      throw err;
+    }
+  }
+  if (values.json) {
+    for (const r of rows) console.log(JSON.stringify(r));
+    return ExitCode.OK;
+  }
+  if (rows.length === 0) {
+    console.error(`no backups in ${where}`);
+    return ExitCode.OK;
+  }
+  const table = rows.map((r) => [
+    r.database,
+    r.time.replace(".000Z", "Z"),
+    r.strategy ?? "-",
+    formatBytes(r.bytes),
+    r.verified === null ? "-" : r.verified ? "yes" : "no",
+    `${r.file}${r.latest ? " *" : ""}`,
+  ]);
+  const head = ["DATABASE", "TIME", "STRATEGY", "SIZE", "VERIFIED", "FILE"];
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  for (const row of [head, ...table]) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  return ExitCode.OK;
+}

@@ -1,0 +1,278 @@
+/**
+ * `sqlbk pull`: fetch the newest backup of each database from a server over SFTP,
+ * verify it, and keep it.
+ *
+ * @module
+ */
+
+import { intFlag, parseFlags, stderrIsTerminal } from "../args.ts";
+import { formatBytes, ProgressBar } from "../progress.ts";
+import { abortOnSignals } from "../signals.ts";
+import { loadConfig } from "../../src/config.ts";
+import { parseDuration } from "../../src/duration.ts";
+import { ConfigError, errorMessage, ExitCode, exitCodeOf } from "../../src/errors.ts";
+import { parsePullTable, type PullTable } from "../../src/pull/pull_config.ts";
+import { pull, PullBatchError, type PullResult } from "../../src/pull/pull.ts";
+import { parseTarget, type Target } from "../../src/pull/target.ts";
+import type { ConnectOptions } from "../../src/pull/transport.ts";
+
+/** One line for the command list. */
+export const summary = "Fetch the newest backups from a server over SFTP, verify them, keep them";
+
+/** The connection options shared by `pull` and `list`, for their help texts. */
+export const CONNECTION_HELP = `  -p, --port N               SSH port (default: from the target, ~/.ssh/config, else 22)
+  -l, --user NAME            login user (default: from the target, ~/.ssh/config, else $USER)
+  -i, --identity FILE        private key; repeatable (default: ssh-agent via SSH_AUTH_SOCK, then
+                             ~/.ssh/config IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
+      --known-hosts FILE     known_hosts file (default: ~/.ssh/known_hosts)
+      --accept-new           record the key of a host not yet in known_hosts (like ssh's
+                             StrictHostKeyChecking=accept-new); a changed key is still refused
+      --insecure-skip-host-key-check
+                             do not verify the server's identity at all (warns every time)
+      --timeout DUR          connection timeout, Go duration or seconds (default: 30s)`;
+
+/** The help text. */
+export const help = `sqlbk pull: fetch the newest backup of each database from a server over SFTP, verify it
+(server's .sha256 checksum, full gunzip, PRAGMA integrity_check) and publish it atomically in
+a local directory. Earlier local backups are never touched by a download that fails.
+
+Usage:
+  sqlbk pull TARGET [--to DIR] [options]
+  sqlbk pull --config FILE [TARGET] [options]
+
+TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir; host may be a
+Host alias from ~/.ssh/config (HostName, User, Port and IdentityFile are honoured).
+
+Options (flags override the [pull] table of --config):
+  -c, --config FILE          TOML config with a [pull] table (keys: host, port, user, identity_file,
+                             remote_dir, local_dir, known_hosts, keep_last, databases)
+  -t, --to DIR               local directory for the backups, created if missing (default: .)
+      --db NAME              pull only this database; repeatable (default: every database found)
+${CONNECTION_HELP}
+      --retries N            reconnect and resume after a dropped connection (default: 3)
+      --keep-last N          keep the N newest local backups per database, 0 keeps all (default: 0);
+                             the newest verified copy is never deleted
+      --decompress           also publish the verified database as <DIR>/<database>-latest.db
+      --keep-corrupt         keep a download that fails verification as <name>.corrupt
+      --concurrency N        SFTP read requests in flight (default: 32)
+      --chunk-size N         bytes per SFTP read request (default: 131072)
+      --json                 print one JSON object per database on stdout
+  -q, --quiet                no log lines on stderr (errors still print)
+  -h, --help                 show this help
+
+Downloads go to <name>.partial; an interrupted download of an unchanged remote file (same
+size and modification time) resumes. A file already present and verified is skipped.
+
+Output: the local path of each backup on stdout, or with --json one object per database:
+  {"database","file","path","bytes","sha256","verified","skipped"}
+A progress bar (bytes, rate, ETA) is drawn on stderr when it is a terminal.
+
+Exit codes: 0 ok, 1 failure (connection, authentication, host key, nothing found),
+2 usage or configuration error, 3 a backup failed verification.
+
+Examples:
+  sqlbk pull backup@db1.example.com:/var/backups/app --to /srv/pulled --keep-last 14
+  sqlbk pull sftp://db1:2222/var/backups --db app --decompress --json
+  sqlbk pull --config /etc/sqlbk-pull.toml
+`;
+
+/** The flag table of the connection options. */
+export const CONNECTION_FLAGS = {
+  port: { type: "string", short: "p" },
+  user: { type: "string", short: "l" },
+  identity: { type: "string", short: "i", multiple: true },
+  "known-hosts": { type: "string" },
+  "accept-new": { type: "boolean", default: false },
+  "insecure-skip-host-key-check": { type: "boolean", default: false },
+  timeout: { type: "string" },
+} as const;
+
+/** Parses `--timeout`: a Go duration, or a bare number of seconds. */
+export function timeoutFlag(value: string): number {
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw new ConfigError(`Invalid --timeout "${value}": expected a duration such as "30s" or "2m", or seconds`);
+  }
+  if (ms <= 0) throw new ConfigError(`Invalid --timeout "${value}": it must be more than 0`);
+  return ms;
+}
+
+/** Builds the connection options from parsed flags and a [pull] table. */
+export function connectionOptions(
+  values: {
+    port?: string;
+    user?: string;
+    identity?: string[];
+    "known-hosts"?: string;
+    "accept-new"?: boolean;
+    "insecure-skip-host-key-check"?: boolean;
+    timeout?: string;
+  },
+  table: PullTable = {},
+  quiet = false,
+): Omit<ConnectOptions, "host"> {
+  return {
+    port: values.port !== undefined ? _port(values.port) : table.port,
+    user: values.user ?? table.user,
+    identityFiles: values.identity?.length ? values.identity : table.identityFile ? [table.identityFile] : undefined,
+    knownHostsFile: values["known-hosts"] ?? table.knownHosts,
+    acceptNew: values["accept-new"],
+    insecureSkipHostKeyCheck: values["insecure-skip-host-key-check"],
+    timeoutMs: values.timeout !== undefined ? timeoutFlag(values.timeout) : undefined,
+    onWarning: (m) => {
+      // The insecure-mode warning prints even with --quiet: it says what the flag risks.
+      if (!quiet || /insecure/i.test(m)) console.error(`warning: ${m}`);
+    },
+  };
+}
+
+function _port(value: string): number {
+  const n = intFlag("--port", value, 1);
+  if (n > 65535) throw new ConfigError(`Invalid --port "${value}": expected 1-65535`);
+  return n;
+}
+
+function _eta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--:--";
+  const s = Math.round(seconds);
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
+    : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** Runs `sqlbk pull`. */
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("pull", args, {
+    config: { type: "string", short: "c" },
+    to: { type: "string", short: "t" },
+    db: { type: "string", multiple: true },
+    ...CONNECTION_FLAGS,
+    retries: { type: "string" },
+    "keep-last": { type: "string" },
+    decompress: { type: "boolean", default: false },
+    "keep-corrupt": { type: "boolean", default: false },
+    concurrency: { type: "string" },
+    "chunk-size": { type: "string" },
+    json: { type: "boolean", default: false },
+    quiet: { type: "boolean", short: "q", default: false },
+  });
+  if (positionals.length > 1) {
+    throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one TARGET; see "sqlbk pull --help")`);
+  }
+  let table: PullTable = {};
+  if (values.config !== undefined) {
+    const cfg = await loadConfig(values.config, { requireSource: false });
+    table = parsePullTable(cfg.pull, cfg.origin);
+  }
+  let target: Target;
+  if (positionals[0] !== undefined) {
+    target = parseTarget(positionals[0]);
+  } else if (table.host !== undefined) {
+    target = { host: table.host, remoteDir: table.remoteDir ?? "." };
+  } else {
+    throw new ConfigError(
+      `Nothing to pull from: give TARGET ([user@]host:/dir or sftp://host/dir) or --config FILE with a [pull] table that sets host and remote_dir`,
+    );
+  }
+  const retries = values.retries !== undefined ? intFlag("--retries", values.retries, 0) : 3;
+  const keepLast = values["keep-last"] !== undefined ? intFlag("--keep-last", values["keep-last"], 0) : table.keepLast;
+  const concurrency = values.concurrency !== undefined ? intFlag("--concurrency", values.concurrency, 1) : undefined;
+  const chunkSize = values["chunk-size"] !== undefined
+    ? intFlag("--chunk-size", values["chunk-size"], 4096)
+    : undefined;
+  if (chunkSize !== undefined && chunkSize > 261120) {
+    throw new ConfigError(`Invalid --chunk-size "${chunkSize}": OpenSSH serves at most 261120 bytes per read`);
+  }
+  const quiet = values.quiet;
+  const tty = stderrIsTerminal();
+  const bar = new ProgressBar(tty && !quiet);
+  const log = (m: string) => {
+    if (quiet) return;
+    bar.done();
+    console.error(m);
+  };
+  let started = 0;
+  let startBytes = 0;
+  let current = "";
+  const { signal, dispose } = abortOnSignals();
+  const print = (r: PullResult) => {
+    bar.done();
+    if (values.json) {
+      console.log(JSON.stringify({
+        database: r.database,
+        file: r.file,
+        path: r.path,
+        bytes: r.bytes,
+        sha256: r.sha256,
+        verified: r.verified,
+        skipped: r.skipped,
+      }));
+    } else {
+      console.log(r.path);
+      if (!quiet) {
+        const what = r.skipped
+          ? "already present and verified; nothing downloaded"
+          : `${formatBytes(r.bytes)}, verified${r.checksumVerified ? " (checksum, gunzip, integrity_check)" : ""}${
+            r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""
+          }`;
+        console.error(
+          `${r.database}: ${r.file}: ${what}${r.deleted.length ? `; deleted ${r.deleted.join(", ")}` : ""}`,
+        );
+      }
+    }
+  };
+  try {
+    await pull(target, {
+      ...connectionOptions(values, table, quiet),
+      localDir: values.to ?? table.localDir ?? ".",
+      databases: values.db?.length ? values.db : table.databases,
+      keepLast,
+      retries,
+      decompress: values.decompress,
+      keepCorrupt: values["keep-corrupt"],
+      concurrency,
+      chunkSize,
+      signal,
+      onLog: log,
+      onResult: print,
+      onProgress: (p) => {
+        if (p.file !== current) {
+          current = p.file;
+          started = performance.now();
+          startBytes = p.bytes;
+        }
+        if (p.phase === "verify") {
+          bar.update(1, `${p.database} verify`, formatBytes(p.total));
+          return;
+        }
+        const secs = (performance.now() - started) / 1000;
+        const rate = secs > 0 ? (p.bytes - startBytes) / secs : 0;
+        const eta = rate > 0 ? (p.total - p.bytes) / rate : NaN;
+        bar.update(
+          p.total > 0 ? p.bytes / p.total : 1,
+          p.database,
+          `${formatBytes(p.bytes)} / ${formatBytes(p.total)} ${formatBytes(rate)}/s ETA ${_eta(eta)}`,
+        );
+      },
+    });
+  } catch (err) {
+    bar.done();
+    if (signal.aborted) {
+      console.error("error: interrupted; the download is kept as .partial and resumes on the next run");
+      return ExitCode.FAILURE;
+    }
+    if (err instanceof PullBatchError) {
+      for (const f of err.failures) console.error(`error: ${f.database}: ${errorMessage(f.error)}`);
+      return err.exitCode;
+    }
+    console.error(`error: ${errorMessage(err)}`);
+    if (Deno.env.get("SQLBK_DEBUG") && err instanceof Error) console.error(err.stack);
+    return exitCodeOf(err);
+  } finally {
+    dispose();
+  }
+  return ExitCode.OK;
+}

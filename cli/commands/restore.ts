@@ -1,0 +1,66 @@
+/**
+ * `sqlbk restore`: verify a backup and write the database to a path atomically.
+ *
+ * @module
+ */
+
+import { parseFlags } from "../args.ts";
+import { ConfigError, ExitCode } from "../../src/errors.ts";
+import { restoreBackup } from "../../src/restore.ts";
+import { abortOnSignals } from "../signals.ts";
+
+/** One line for the command list. */
+export const summary = "Verify a backup and restore the database to a path, atomically";
+
+/** The help text. */
+export const help = `sqlbk restore: verify a backup (checksum when a .sha256 sidecar exists, full gunzip,
+PRAGMA integrity_check), then write the database to PATH atomically (temp file beside it,
+fsync, rename, fsync the directory).
+
+Usage:
+  sqlbk restore FILE --to PATH [--force]
+
+Options:
+  -t, --to PATH              the database file to write (required)
+  -f, --force                replace an existing PATH; the old file is kept as PATH.bak-<timestamp>
+                             (default: refuse to replace)
+      --json                 print {"path","previous","sha256","bytes"} on stdout
+  -h, --help                 show this help
+
+Restore refuses while PATH-wal or PATH-journal exists: the database is in use. Stop the
+application first.
+
+Exit codes: 0 restored, 1 failure (or PATH in use), 2 usage error (or PATH exists without
+--force), 3 the backup failed verification (nothing was written).
+
+Examples:
+  sqlbk restore /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz --to ./app.db
+  sqlbk restore app-latest.bck.gz --to /srv/app/data/app.db --force
+`;
+
+/** Runs `sqlbk restore`. */
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("restore", args, {
+    to: { type: "string", short: "t" },
+    force: { type: "boolean", short: "f", default: false },
+    json: { type: "boolean", default: false },
+  });
+  if (positionals.length !== 1) {
+    throw new ConfigError(`Give exactly one backup file to restore (see "sqlbk restore --help")`);
+  }
+  if (values.to === undefined) throw new ConfigError(`Missing --to PATH: where to write the restored database`);
+  const { signal, dispose } = abortOnSignals();
+  try {
+    const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal });
+    if (values.json) console.log(JSON.stringify(r));
+    else {
+      console.log(r.path);
+      console.error(
+        `restored ${positionals[0]} to ${r.path}${r.previous ? `; the old file is kept as ${r.previous}` : ""}`,
+      );
+    }
+  } finally {
+    dispose();
+  }
+  return ExitCode.OK;
+}

@@ -1,0 +1,68 @@
+/**
+ * `sqlbk verify`: the pull client's checks on local backup files.
+ *
+ * @module
+ */
+
+import { parseFlags } from "../args.ts";
+import { ConfigError, errorMessage, ExitCode, VerifyError } from "../../src/errors.ts";
+import { verifyBackup } from "../../src/verify.ts";
+
+/** One line for the command list. */
+export const summary = "Verify backup files: checksum, full gunzip, PRAGMA integrity_check";
+
+/** The help text. */
+export const help = `sqlbk verify: prove local backup files sound. For each file: its SHA-256 against the
+<file>.sha256 sidecar when there is one, a complete gunzip (for .gz files) into a temp file
+beside it, and PRAGMA integrity_check returning exactly one row, "ok".
+
+Usage:
+  sqlbk verify FILE... [options]
+
+Options:
+      --no-sidecar           do not compare with <file>.sha256 even when it exists (default: compare)
+      --json                 print one JSON object per file on stdout
+  -h, --help                 show this help
+
+Output: "ok <file> sha256=<hex>" per sound file on stdout (or --json objects
+{"path","ok","sha256","checksumVerified","databaseBytes","error"}); failures on stderr.
+
+Exit codes: 0 all sound, 1 a file could not be read, 2 usage error, 3 a file failed verification.
+
+Examples:
+  sqlbk verify /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz
+  sqlbk verify /srv/pulled/*.bck.gz --json
+`;
+
+/** Runs `sqlbk verify`. */
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("verify", args, {
+    "no-sidecar": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  });
+  if (positionals.length === 0) throw new ConfigError(`Nothing to verify: give one or more backup files`);
+  let verifyFailed = false;
+  let otherFailed = false;
+  for (const path of positionals) {
+    try {
+      const r = await verifyBackup(path, { useSidecar: !values["no-sidecar"] });
+      if (values.json) {
+        console.log(JSON.stringify({
+          path,
+          ok: true,
+          sha256: r.sha256,
+          checksumVerified: r.checksumVerified,
+          databaseBytes: r.databaseBytes,
+        }));
+      } else {
+        console.log(`ok ${path} sha256=${r.sha256}${r.checksumVerified ? " (checksum matches)" : ""}`);
+      }
+    } catch (err) {
+      if (err instanceof VerifyError) verifyFailed = true;
+      else otherFailed = true;
+      if (values.json) console.log(JSON.stringify({ path, ok: false, error: errorMessage(err) }));
+      console.error(`error: ${errorMessage(err)}`);
+    }
+  }
+  return verifyFailed ? ExitCode.VERIFY : otherFailed ? ExitCode.FAILURE : ExitCode.OK;
+}

@@ -1,0 +1,509 @@
+/**
+ * The pull pipeline: list the remote directory, choose the newest backup of each
+ * database by the timestamp in its name, download it to `<name>.partial` (resuming an
+ * interrupted download of the same, unchanged remote file, retrying dropped
+ * connections), verify it (sidecar checksum, gunzip, integrity_check), publish it
+ * atomically, and apply local retention.
+ *
+ * @module
+ */
+
+import { join, posix, resolve } from "node:path";
+import { errorMessage, VerifyError } from "../errors.ts";
+import { exists, fsyncDir, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
+import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts";
+import { applyRetention } from "../retention.ts";
+import { parseSidecar, verifyBackup } from "../verify.ts";
+import { type DownloadOptions, downloadRange } from "./download.ts";
+import { parseTarget, type Target } from "./target.ts";
+import { type ConnectOptions, connectSftp, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
+
+/** Options for {@link pull}; the connection options are those of {@link connectSftp}. */
+export interface PullOptions extends Omit<ConnectOptions, "host"> {
+  /** Local directory receiving the backups (created when missing). Default `.`. */
+  localDir?: string;
+  /** Databases to pull; empty or absent pulls the newest backup of every database found. */
+  databases?: string[];
+  /** Newest local backups to keep per database after a pull; 0 keeps all. Default 0. */
+  keepLast?: number;
+  /** Reconnect-and-resume attempts after a dropped connection. Default 3. */
+  retries?: number;
+  /** First retry delay in ms, doubled each attempt (at most 30 s). Default 1000. */
+  retryDelayMs?: number;
+  /** Also publish the verified database as `<database>-latest.db`, replaced atomically. Default false. */
+  decompress?: boolean;
+  /** Keep a download that fails verification as `<name>.corrupt` instead of deleting it. Default false. */
+  keepCorrupt?: boolean;
+  /** Bytes per SFTP read request. Default 128 KiB. */
+  chunkSize?: DownloadOptions["chunkSize"];
+  /** SFTP read requests in flight. Default 32. */
+  concurrency?: DownloadOptions["concurrency"];
+  /** Cancels the pull between and during transfers. */
+  signal?: AbortSignal;
+  /** Download progress. */
+  onProgress?: (progress: PullProgress) => void;
+  /** Human-readable log lines (retries, resumes, skips). Default: none. */
+  onLog?: (message: string) => void;
+  /** Called as each database finishes successfully. */
+  onResult?: (result: PullResult) => void;
+}
+
+/** Progress of one download. */
+export interface PullProgress {
+  /** The database. */
+  database: string;
+  /** The remote file name. */
+  file: string;
+  /** `download` or `verify`. */
+  phase: "download" | "verify";
+  /** Bytes in the local file so far. */
+  bytes: number;
+  /** The remote file's size. */
+  total: number;
+}
+
+/** What a pull did for one database. */
+export interface PullResult {
+  /** The database name. */
+  database: string;
+  /** The backup's file name. */
+  file: string;
+  /** The local path it is published under. */
+  path: string;
+  /** Its size in bytes. */
+  bytes: number;
+  /** SHA-256 of the archive. */
+  sha256: string;
+  /** Whether it is verified (always true for a result; failures throw). */
+  verified: boolean;
+  /** True when the same file was already present and verified locally: nothing was downloaded. */
+  skipped: boolean;
+  /** Bytes resumed from an earlier interrupted download (0 when none). */
+  resumedFrom: number;
+  /** Whether the server's `.sha256` sidecar was checked. */
+  checksumVerified: boolean;
+  /** The `<database>-latest.db` written with `decompress`. */
+  latestDb?: string;
+  /** Older local backups deleted by `keepLast`. */
+  deleted: string[];
+}
+
+/**
+ * Several databases failed; `failures` has each error. Exit code 3 when every failure is
+ * a verification failure, else 1.
+ */
+export class PullBatchError extends Error {
+  override name = "PullBatchError";
+  /** The failures, by database. */
+  readonly failures: { database: string; error: unknown }[];
+  /** The databases that succeeded. */
+  readonly results: PullResult[];
+  /** 3 when all failures are verification failures, else 1. */
+  readonly exitCode: number;
+  constructor(failures: { database: string; error: unknown }[], results: PullResult[]) {
+    super(
+      `${failures.length} database(s) failed: ` +
+        failures.map((f) => `${f.database}: ${errorMessage(f.error)}`).join("; "),
+    );
+    this.failures = failures;
+    this.results = results;
+    this.exitCode = failures.every((f) => f.error instanceof VerifyError) ? 3 : 1;
+  }
+}
+
+interface _PartialState {
+  remotePath: string;
+  size: number;
+  mtime: number;
+}
+
+const _SIDE = ".sha256";
+
+/**
+ * Chooses the newest backup of each database from a directory listing: only regular
+ * files whose names parse (temp, partial, sidecar, hidden and foreign names never
+ * count), newest by the timestamp in the name.
+ *
+ * @example
+ * ```ts
+ * const chosen = chooseLatest([{ name: "app-2025-07-01T10-30-00Z-vacuum.bck.gz", size: 1, mtime: 0, isFile: true }]);
+ * chosen.get("app")?.name; // "app-2025-07-01T10-30-00Z-vacuum.bck.gz"
+ * ```
+ */
+export function chooseLatest(entries: RemoteEntry[]): Map<string, BackupName> {
+  const groups = groupByDatabase(entries.filter((e) => e.isFile).map((e) => e.name));
+  const latest = new Map<string, BackupName>();
+  for (const [db, list] of groups) latest.set(db, list[list.length - 1]);
+  return latest;
+}
+
+function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolveSleep, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolveSleep();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+async function _readState(path: string): Promise<_PartialState | null> {
+  try {
+    const s = JSON.parse(await Deno.readTextFile(path));
+    if (typeof s?.remotePath === "string" && typeof s.size === "number" && typeof s.mtime === "number") return s;
+  } catch { /* missing or unreadable: start over */ }
+  return null;
+}
+
+async function _localSize(path: string): Promise<number | null> {
+  try {
+    const st = await Deno.stat(path);
+    return st.isFile ? st.size : null;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+async function _fsyncFile(path: string): Promise<void> {
+  const f = await Deno.open(path, { read: true, write: true });
+  try {
+    await f.sync();
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * Pulls the newest backup of each database from an SFTP server into a local directory.
+ * Resolves to one result per database; throws the error of a single failed database, or
+ * a {@link PullBatchError} when several failed. A backup that fails verification throws
+ * a VerifyError (exit 3) and leaves every earlier local backup untouched.
+ *
+ * @param target `[user@]host:/dir`, `sftp://[user@]host[:port]/dir`, or a parsed {@link Target}
+ * @param options where to put the files, which databases, connection settings
+ *
+ * @example
+ * ```ts
+ * const results = await pull("backup@db1.example.com:/var/backups/app", {
+ *   localDir: "/srv/pulled",
+ *   keepLast: 14,
+ * });
+ * for (const r of results) console.log(r.database, r.path, r.skipped ? "(already here)" : "");
+ * ```
+ */
+export async function pull(target: string | Target, options: PullOptions = {}): Promise<PullResult[]> {
+  const t = typeof target === "string" ? parseTarget(target) : target;
+  const localDir = resolve(options.localDir ?? ".");
+  const log = options.onLog ?? (() => {});
+  const retries = options.retries ?? 3;
+  const connect = () =>
+    connectSftp({
+      ...options,
+      host: t.host,
+      port: options.port ?? t.port,
+      user: options.user ?? t.user,
+    });
+
+  await Deno.mkdir(localDir, { recursive: true });
+  const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });
+  try {
+    if (!(await lockFile.tryLock(true))) {
+      throw new Error(`Another "sqlbk pull" is writing into "${localDir}"; wait for it to finish`);
+    }
+    let session: SftpSession = await connect();
+    try {
+      const remoteDir = t.remoteDir;
+      const where = `${session.label}:${remoteDir}`;
+      const entries = await session.list(remoteDir);
+      const latest = chooseLatest(entries);
+      const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
+      if (latest.size === 0) {
+        const seen = entries.map((e) => e.name).sort();
+        throw new Error(
+          `No backups found in "${where}"; saw ${
+            seen.length === 0
+              ? "an empty directory"
+              : `${seen.length} entr${seen.length === 1 ? "y" : "ies"}: ${seen.slice(0, 20).join(", ")}${
+                seen.length > 20 ? ", ..." : ""
+              }`
+          } (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
+        );
+      }
+      const missing = wanted.filter((db) => !latest.has(db));
+      if (missing.length > 0) {
+        throw new Error(
+          `No backups of ${missing.map((m) => `"${m}"`).join(", ")} in "${where}"; databases found: ${
+            [...latest.keys()].sort().join(", ")
+          }`,
+        );
+      }
+      const names = new Set(entries.filter((e) => e.isFile).map((e) => e.name));
+      const byName = new Map(entries.map((e) => [e.name, e]));
+      const results: PullResult[] = [];
+      const failures: { database: string; error: unknown }[] = [];
+      for (const database of wanted) {
+        options.signal?.throwIfAborted();
+        const chosen = latest.get(database)!;
+        try {
+          const result = await _pullOne(chosen, byName.get(chosen.name)!, {
+            ...options,
+            localDir,
+            remoteDir,
+            hasSidecar: names.has(chosen.name + _SIDE),
+            log,
+            retries,
+            getSession: () => session,
+            reconnect: async () => {
+              await session.close().catch(() => {});
+              session = await connect();
+              return session;
+            },
+          });
+          results.push(result);
+          options.onResult?.(result);
+        } catch (err) {
+          if (options.signal?.aborted) throw err;
+          failures.push({ database, error: err });
+          if (err instanceof SshError && !err.retryable && err.kind !== "not-found" && err.kind !== "permission") {
+            break; // the connection itself is unusable
+          }
+        }
+      }
+      if (failures.length === 1 && results.length === 0 && wanted.length === 1) throw failures[0].error;
+      if (failures.length > 0) throw new PullBatchError(failures, results);
+      return results;
+    } finally {
+      await session.close().catch(() => {});
+    }
+  } finally {
+    lockFile.close();
+  }
+}
+
+interface _OneOptions extends PullOptions {
+  localDir: string;
+  remoteDir: string;
+  hasSidecar: boolean;
+  log: (m: string) => void;
+  retries: number;
+  getSession: () => SftpSession;
+  reconnect: () => Promise<SftpSession>;
+}
+
+async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions): Promise<PullResult> {
+  const name = chosen.name;
+  const database = chosen.database;
+  const remotePath = posix.join(o.remoteDir, name);
+  const finalPath = join(o.localDir, name);
+  const partialPath = `${finalPath}.partial`;
+  const statePath = `${finalPath}.partial.json`;
+  const localSidecar = `${finalPath}${_SIDE}`;
+  let expected: string | undefined;
+  if (o.hasSidecar) {
+    const text = await o.getSession().readText(remotePath + _SIDE);
+    try {
+      expected = parseSidecar(text, `${o.getSession().label}:${remotePath}${_SIDE}`, name);
+    } catch (err) {
+      throw new VerifyError(`Backup "${name}" cannot be verified: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const size = entry.size;
+  const base: Omit<PullResult, "sha256" | "skipped" | "resumedFrom" | "checksumVerified" | "deleted"> = {
+    database,
+    file: name,
+    path: finalPath,
+    bytes: size,
+    verified: true,
+  };
+  const latestDbPath = join(o.localDir, `${database}-latest.db`);
+
+  // Already here and verified by an earlier pull?
+  const localSize = await _localSize(finalPath);
+  let replace = false;
+  if (localSize !== null) {
+    let localHash: string | null = null;
+    try {
+      localHash = parseSidecar(await Deno.readTextFile(localSidecar), localSidecar, name);
+    } catch { /* no sidecar: not known to be verified */ }
+    if (localSize === size && localHash !== null && (expected === undefined || expected === localHash)) {
+      let latestDb: string | undefined;
+      if (o.decompress && !(await exists(latestDbPath))) {
+        latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, localHash);
+      }
+      const deleted = await _retention(o, database, name);
+      return {
+        ...base,
+        sha256: localHash,
+        skipped: true,
+        resumedFrom: 0,
+        checksumVerified: expected !== undefined,
+        latestDb,
+        deleted,
+      };
+    }
+    replace = true; // a local file of that name that is not a verified copy of this one
+  }
+
+  // Resume an interrupted download of the same, unchanged remote file.
+  const state = await _readState(statePath);
+  const partialSize = await _localSize(partialPath);
+  let offset = 0;
+  if (
+    state && partialSize !== null && state.remotePath === remotePath && state.size === size &&
+    state.mtime === entry.mtime && partialSize <= size
+  ) {
+    offset = partialSize;
+    if (offset > 0) o.log(`${database}: resuming ${name} at ${offset} of ${size} bytes`);
+  }
+  const resumedFrom = offset;
+  await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
+
+  // Download, retrying dropped connections and resuming where it stopped.
+  for (let attempt = 0;; attempt++) {
+    try {
+      offset = await downloadRange(o.getSession(), remotePath, partialPath, {
+        offset,
+        size,
+        chunkSize: o.chunkSize,
+        concurrency: o.concurrency,
+        signal: o.signal,
+        onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
+      });
+      break;
+    } catch (err) {
+      if (o.signal?.aborted) throw err;
+      const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
+      if (!retryable || attempt >= o.retries) throw err;
+      offset = (await _localSize(partialPath)) ?? 0;
+      const delay = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+      o.log(
+        `${database}: ${errorMessage(err)}; retrying in ${delay / 1000}s from byte ${offset} (attempt ${
+          attempt + 1
+        } of ${o.retries})`,
+      );
+      await _sleep(delay, o.signal);
+      for (;;) {
+        try {
+          const session = await o.reconnect();
+          const now = await session.stat(remotePath);
+          if (now.size !== size || now.mtime !== entry.mtime) {
+            throw new Error(`Remote file "${remotePath}" changed during the pull; run again to fetch the newest`);
+          }
+          break;
+        } catch (reconnectErr) {
+          if (!(reconnectErr instanceof SshError) || attempt >= o.retries - 1) throw reconnectErr;
+          if (!["refused", "timeout", "connection"].includes(reconnectErr.kind)) throw reconnectErr;
+          attempt++;
+          const wait = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+          o.log(`${database}: ${errorMessage(reconnectErr)}; retrying in ${wait / 1000}s`);
+          await _sleep(wait, o.signal);
+        }
+      }
+    }
+  }
+
+  // Verify before publishing.
+  o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
+  const tmpDb = o.decompress && chosen.compressed
+    ? join(o.localDir, `.sqlbk-${database}-latest-${crypto.randomUUID().slice(0, 8)}.db.tmp`)
+    : undefined;
+  let sha256: string;
+  let checksumVerified: boolean;
+  try {
+    const v = await verifyBackup(partialPath, {
+      sha256: expected,
+      useSidecar: false,
+      compressed: chosen.compressed,
+      tempDir: o.localDir,
+      keepDatabaseAt: tmpDb,
+      signal: o.signal,
+    });
+    sha256 = v.sha256;
+    checksumVerified = v.checksumVerified;
+  } catch (err) {
+    if (tmpDb) await removeIfExists(tmpDb).catch(() => {});
+    if (err instanceof VerifyError) {
+      await removeIfExists(statePath).catch(() => {});
+      if (o.keepCorrupt) {
+        await Deno.rename(partialPath, `${finalPath}.corrupt`);
+        throw new VerifyError(`${err.message}; kept as "${finalPath}.corrupt"`, { cause: err });
+      }
+      await removeIfExists(partialPath);
+      throw new VerifyError(`${err.message}; the download was deleted and earlier local backups are untouched`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+
+  // Publish: fsync, rename into place, fsync the directory; then the sidecar.
+  await _fsyncFile(partialPath);
+  await publishFile(partialPath, finalPath, { overwrite: replace });
+  await removeIfExists(statePath);
+  await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
+  let latestDb: string | undefined;
+  if (o.decompress) latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, sha256, tmpDb);
+  await _sweepOldPartials(o.localDir, database, name);
+  const deleted = await _retention(o, database, name);
+  return { ...base, sha256, skipped: false, resumedFrom, checksumVerified, latestDb, deleted };
+}
+
+async function _publishLatest(
+  archivePath: string,
+  chosen: BackupName,
+  latestDbPath: string,
+  o: _OneOptions,
+  sha256: string,
+  verifiedTmp?: string,
+): Promise<string> {
+  let tmp = verifiedTmp;
+  if (tmp === undefined) {
+    tmp = join(o.localDir, `.sqlbk-${chosen.database}-latest-${crypto.randomUUID().slice(0, 8)}.db.tmp`);
+    try {
+      if (chosen.compressed) {
+        await verifyBackup(archivePath, {
+          sha256,
+          useSidecar: false,
+          compressed: true,
+          keepDatabaseAt: tmp,
+          signal: o.signal,
+        });
+      } else {
+        await Deno.copyFile(archivePath, tmp);
+        await _fsyncFile(tmp);
+      }
+    } catch (err) {
+      await removeIfExists(tmp).catch(() => {});
+      throw err;
+    }
+  }
+  try {
+    await Deno.rename(tmp, latestDbPath);
+    await fsyncDir(o.localDir);
+  } catch (err) {
+    await removeIfExists(tmp).catch(() => {});
+    throw err;
+  }
+  return latestDbPath;
+}
+
+async function _sweepOldPartials(dir: string, database: string, keep: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    const m = /^(.+)\.partial(\.json)?$/.exec(e.name);
+    if (!e.isFile || !m || m[1] === keep) continue;
+    if (parseBackupName(m[1])?.database === database) await removeIfExists(join(dir, e.name)).catch(() => {});
+  }
+}
+
+async function _retention(o: _OneOptions, database: string, protect: string): Promise<string[]> {
+  if (!o.keepLast) return [];
+  return await applyRetention(o.localDir, database, o.keepLast, {
+    protect,
+    grammars: ["dashed", "compact", "id"],
+  });
+}

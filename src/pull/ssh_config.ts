@@ -1,0 +1,156 @@
+/**
+ * The parts of OpenSSH's `~/.ssh/config` the pull client honours: `Host` blocks and their
+ * `HostName`, `User`, `Port` and `IdentityFile`, matched as `ssh` matches them (patterns
+ * with `*`, `?` and `!negation`; the first value obtained for a key wins; every
+ * `IdentityFile` adds up). `Match` blocks are not evaluated and never apply.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** What `~/.ssh/config` says about one host. */
+export interface SshHostConfig {
+  /** The real host name (`HostName`, with `%h` expanded), or the alias itself. */
+  hostName: string;
+  /** `User`, when set. */
+  user?: string;
+  /** `Port`, when set. */
+  port?: number;
+  /** Every `IdentityFile`, in order, with `~` and `%d %u %h %r %%` expanded. */
+  identityFiles: string[];
+}
+
+interface _Block {
+  patterns: string[] | null; // null: a Match block (never applies)
+  options: [string, string][];
+}
+
+/** Splits a config line into keyword and arguments (`Key value`, `Key=value`, quotes). */
+function _tokens(line: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line))) out.push(m[1] ?? m[2]);
+  return out;
+}
+
+function _parse(text: string): _Block[] {
+  const blocks: _Block[] = [{ patterns: ["*"], options: [] }];
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const eq = /^(\S+?)\s*=\s*(.*)$/.exec(line);
+    const tokens = eq && !/\s/.test(eq[1]) ? [eq[1], ..._tokens(eq[2])] : _tokens(line);
+    if (tokens.length === 0) continue;
+    const key = tokens[0].toLowerCase();
+    if (key === "host") blocks.push({ patterns: tokens.slice(1), options: [] });
+    else if (key === "match") blocks.push({ patterns: null, options: [] });
+    else blocks[blocks.length - 1].options.push([key, tokens.slice(1).join(" ")]);
+  }
+  return blocks;
+}
+
+function _glob(pattern: string, text: string): boolean {
+  const re = new RegExp(
+    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$",
+    "i",
+  );
+  return re.test(text);
+}
+
+function _matches(patterns: string[], host: string): boolean {
+  let matched = false;
+  for (const p of patterns.flatMap((p) => p.split(","))) {
+    if (p.startsWith("!")) {
+      if (_glob(p.slice(1), host)) return false;
+    } else if (_glob(p, host)) matched = true;
+  }
+  return matched;
+}
+
+/**
+ * Resolves `host` against the text of an ssh config file.
+ *
+ * @param text the config file's text
+ * @param host the host as the user typed it (an alias or a name)
+ * @param options `home` expands `~` and `%d` (default: `$HOME`); `localUser` expands `%u`
+ *
+ * @example
+ * ```ts
+ * const cfg = resolveSshConfig("Host backup\n  HostName 10.0.0.5\n  User pull\n  Port 2222\n", "backup");
+ * cfg.hostName; // "10.0.0.5"
+ * ```
+ */
+export function resolveSshConfig(
+  text: string,
+  host: string,
+  options: { home?: string; localUser?: string } = {},
+): SshHostConfig {
+  const home = options.home ?? Deno.env.get("HOME") ?? "";
+  const found = new Map<string, string>();
+  const identityRaw: string[] = [];
+  for (const block of _parse(text)) {
+    if (block.patterns === null || !_matches(block.patterns, host)) continue;
+    for (const [key, value] of block.options) {
+      if (key === "identityfile") identityRaw.push(value);
+      else if (!found.has(key)) found.set(key, value);
+    }
+  }
+  const hostName = (found.get("hostname") ?? host).replace(/%h/g, host);
+  const user = found.get("user");
+  const portText = found.get("port");
+  let port: number | undefined;
+  if (portText !== undefined) {
+    port = Number(portText);
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+      throw new Error(`Invalid "Port ${portText}" for host "${host}" in ssh config: expected 1-65535`);
+    }
+  }
+  const localUser = options.localUser ?? Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? "";
+  const expand = (p: string) => {
+    let out = p.replace(/%(.)/g, (_, c: string) => {
+      switch (c) {
+        case "d":
+          return home;
+        case "u":
+          return localUser;
+        case "h":
+          return hostName;
+        case "r":
+          return user ?? localUser;
+        case "%":
+          return "%";
+        default:
+          return `%${c}`;
+      }
+    });
+    if (out === "~" || out.startsWith("~/")) out = join(home, out.slice(1));
+    return out;
+  };
+  return { hostName, user, port, identityFiles: identityRaw.filter((p) => p.toLowerCase() !== "none").map(expand) };
+}
+
+/**
+ * Reads `~/.ssh/config` (or `path`) and resolves `host`; a missing file resolves to the
+ * host itself with nothing set.
+ *
+ * @example
+ * ```ts
+ * const { hostName, user, port, identityFiles } = await loadSshConfig("backup");
+ * ```
+ */
+export async function loadSshConfig(
+  host: string,
+  options: { path?: string; home?: string } = {},
+): Promise<SshHostConfig> {
+  const home = options.home ?? Deno.env.get("HOME") ?? "";
+  const path = options.path ?? join(home, ".ssh", "config");
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied)) throw err;
+  }
+  return resolveSshConfig(text, host, { home });
+}
