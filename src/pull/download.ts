@@ -22,6 +22,8 @@ export interface DownloadOptions {
   concurrency?: number;
   /** Called with bytes in the local file so far, at most every chunk. */
   onProgress?: (bytes: number) => void;
+  /** Called with each block after it is written, in file order (e.g. to hash the download). */
+  onWritten?: (data: Uint8Array) => void;
   /** Cancels the download; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -127,6 +129,7 @@ export async function downloadRange(
               await writeAll(file, buf);
               nextWrite += buf.length;
               written = nextWrite;
+              options.onWritten?.(buf);
               if (buf.buffer.byteLength === chunkSize) free.push(Buffer.from(buf.buffer, 0, chunkSize));
               options.onProgress?.(nextWrite);
               pump();

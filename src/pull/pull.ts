@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join, posix, resolve } from "node:path";
 import { errorMessage, VerifyError } from "../errors.ts";
 import { exists, fsyncDir, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
@@ -362,6 +363,11 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   }
   const resumedFrom = offset;
   await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
+  // Hash the download as it is written (and the resumed prefix), to compare with the
+  // server's checksum before the costlier gunzip.
+  const hash = createHash("sha256");
+  if (offset > 0) offset = await _hashPrefix(partialPath, offset, hash);
+  let hashed = offset;
 
   // Download, retrying dropped connections and resuming where it stopped.
   for (let attempt = 0;; attempt++) {
@@ -373,13 +379,17 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         concurrency: o.concurrency,
         signal: o.signal,
         onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
+        onWritten: (data) => {
+          hash.update(data);
+          hashed += data.byteLength;
+        },
       });
       break;
     } catch (err) {
       if (o.signal?.aborted) throw err;
       const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
       if (!retryable || attempt >= o.retries) throw err;
-      offset = (await _localSize(partialPath)) ?? 0;
+      offset = hashed; // every byte hashed was written; a torn last write is cut off
       const delay = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
       o.log(
         `${database}: ${errorMessage(err)}; retrying in ${delay / 1000}s from byte ${offset} (attempt ${
@@ -409,6 +419,18 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
 
   // Verify before publishing.
   o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
+  const downloaded = hash.digest("hex");
+  if (expected !== undefined && downloaded !== expected) {
+    await removeIfExists(statePath).catch(() => {});
+    const msg =
+      `Backup "${name}" failed verification: SHA-256 of the download is ${downloaded}, the server's checksum file says ${expected}`;
+    if (o.keepCorrupt) {
+      await Deno.rename(partialPath, `${finalPath}.corrupt`);
+      throw new VerifyError(`${msg}; kept as "${finalPath}.corrupt"`);
+    }
+    await removeIfExists(partialPath);
+    throw new VerifyError(`${msg}; the download was deleted and earlier local backups are untouched`);
+  }
   const tmpDb = o.decompress && chosen.compressed
     ? join(o.localDir, `.sqlbk-${database}-latest-${crypto.randomUUID().slice(0, 8)}.db.tmp`)
     : undefined;
@@ -451,6 +473,24 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   await _sweepOldPartials(o.localDir, database, name);
   const deleted = await _retention(o, database, name);
   return { ...base, sha256, skipped: false, resumedFrom, checksumVerified, latestDb, deleted };
+}
+
+/** Feeds the first `bytes` of a file to `hash`; returns how many it read (less if the file is shorter). */
+async function _hashPrefix(path: string, bytes: number, hash: ReturnType<typeof createHash>): Promise<number> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(1 << 20);
+    let done = 0;
+    while (done < bytes) {
+      const n = await f.read(buf.subarray(0, Math.min(buf.length, bytes - done)));
+      if (n === null) break;
+      hash.update(buf.subarray(0, n));
+      done += n;
+    }
+    return done;
+  } finally {
+    f.close();
+  }
 }
 
 async function _publishLatest(
