@@ -39,15 +39,6 @@ function _checkHost(host: string, text: string): string {
  */
 export function parseTarget(text: string): Target {
   if (/^sftp:\/\//i.test(text)) {
-    let url: URL;
-    try {
-      url = new URL(text.replace(/^sftp:/i, "http:"));
-    } catch {
-      throw new ConfigError(`Invalid target "${text}": not a valid URL; ${_HINT}`);
-    }
-    if (url.search || url.hash || url.password) {
-      throw new ConfigError(`Invalid target "${text}": no query, fragment or password allowed; ${_HINT}`);
-    }
     const m = /^sftp:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*)(?::(\d*))?/i.exec(text)!;
     const host = _checkHost(m[1], text);
     let port: number | undefined;
@@ -56,6 +47,15 @@ export function parseTarget(text: string): Target {
       if (m[2] === "" || port < 1 || port > 65535) {
         throw new ConfigError(`Invalid target "${text}": port "${m[2]}" is not 1-65535; ${_HINT}`);
       }
+    }
+    let url: URL;
+    try {
+      url = new URL(text.replace(/^sftp:/i, "http:"));
+    } catch {
+      throw new ConfigError(`Invalid target "${text}": not a valid URL; ${_HINT}`);
+    }
+    if (url.search || url.hash || url.password) {
+      throw new ConfigError(`Invalid target "${text}": no query, fragment or password allowed; ${_HINT}`);
     }
     const user = url.username ? decodeURIComponent(url.username) : undefined;
     let remoteDir = decodeURIComponent(url.pathname);
