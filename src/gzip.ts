@@ -135,6 +135,7 @@ export async function gzipFile(inputPath: string, output: Deno.FsFile, options: 
   const pool = new _DeflatePool(workers);
   const hash = createHash("sha256");
   let outputBytes = 0;
+  const inFlight: Promise<Uint8Array>[] = [];
   const emit = async (bytes: Uint8Array) => {
     hash.update(bytes);
     await writeAll(output, bytes);
@@ -145,7 +146,6 @@ export async function gzipFile(inputPath: string, output: Deno.FsFile, options: 
     await emit(_HEADER);
     let crc = 0;
     let readBytes = 0;
-    const inFlight: Promise<Uint8Array>[] = [];
     const maxInFlight = workers * 2;
     let block = await _readBlock(input, blockSize);
     // An empty input still needs one final (empty) deflate block.
@@ -174,6 +174,7 @@ export async function gzipFile(inputPath: string, output: Deno.FsFile, options: 
     await emit(trailer);
     return { inputBytes: readBytes, outputBytes, sha256: hash.digest("hex") };
   } finally {
+    for (const pending of inFlight) pending.catch(() => {}); // abandoned after an error
     pool.close();
     input.close();
   }

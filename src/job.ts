@@ -178,13 +178,13 @@ export async function runBackup(
   const started = performance.now();
   const startTime = options.startTime ?? new Date();
   const fields = { database: cfg.name, strategy: cfg.strategy, source: cfg.sourcePath };
-  emit(logger, "info", "backup.start", `backup of ${cfg.name} started`, fields);
   let lock: DirectoryLock | null = null;
   let snapshot: string | null = null;
   try {
     options.signal?.throwIfAborted();
     await _preflight(cfg);
     lock = await _lock(cfg);
+    emit(logger, "info", "backup.start", `backup of ${cfg.name} started`, fields);
     if (lock.swept.length > 0) {
       emit(logger, "warn", "backup.swept", `removed ${lock.swept.length} leftover temp files of an interrupted run`, {
         ...fields,
@@ -200,8 +200,8 @@ export async function runBackup(
       const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
       if (tenth > lastTenth) {
         lastTenth = tenth;
-        emit(logger, "info", "backup.progress", `${phase} ${tenth * 10}%`, {
-          ...fields,
+        emit(logger, "info", "backup.progress", `${cfg.name} ${phase} ${tenth * 10}%`, {
+          database: cfg.name,
           phase,
           percent: tenth * 10,
           ...extra,
