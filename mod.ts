@@ -7,6 +7,10 @@
  * on every core and published atomically as
  * `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz` with a `.sha256` sidecar.
  *
+ * The pull client fetches the newest backup of each database from a server over SFTP
+ * (host keys checked against known_hosts), verifies it and keeps it: {@link pull},
+ * {@link listBackups}, {@link restoreBackup}.
+ *
  * @example
  * ```ts
  * import { runBackup, verifyBackup } from "./mod.ts";
@@ -62,3 +66,38 @@ export { SqliteError } from "./src/sqlite/error.ts";
 export { loadSqlite, SqliteLoadError } from "./src/sqlite/ffi.ts";
 export { blueprint } from "./src/blueprint.ts";
 export { VERSION } from "./src/version.ts";
+export { restoreBackup, type RestoreOptions, type RestoreResult } from "./src/restore.ts";
+export {
+  chooseLatest,
+  pull,
+  PullBatchError,
+  type PullOptions,
+  type PullProgress,
+  type PullResult,
+} from "./src/pull/pull.ts";
+export { type BackupEntry, listBackups, listRemoteBackups } from "./src/pull/list.ts";
+export { isRemoteTarget, parseTarget, type Target } from "./src/pull/target.ts";
+export {
+  type ConnectOptions,
+  connectSftp,
+  DEFAULT_CIPHERS,
+  type RemoteEntry,
+  SftpSession,
+  SshError,
+  type SshErrorKind,
+} from "./src/pull/transport.ts";
+export { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, type DownloadOptions, downloadRange } from "./src/pull/download.ts";
+export {
+  addKnownHost,
+  checkHostKey,
+  fingerprint,
+  hostKeyName,
+  type HostKeyStatus,
+  hostPatternMatches,
+  type KnownHostEntry,
+  parseKnownHosts,
+  readKnownHosts,
+} from "./src/pull/known_hosts.ts";
+export { loadSshConfig, resolveSshConfig, type SshHostConfig } from "./src/pull/ssh_config.ts";
+export { authMethods, DEFAULT_IDENTITIES, loadIdentity } from "./src/pull/auth.ts";
+export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";

@@ -282,9 +282,16 @@ async function partialSize(path: string): Promise<number> {
   }
 }
 
-/** A backup big enough to interrupt: random payload, about 3 MiB of gzip. */
+/** A backup big enough to interrupt: random payload, about 5 MiB of gzip. */
 async function bigBackup(dir: string): Promise<string> {
-  return await placeBackup(dir, NEW_A, { rows: 20_000, payload: 200 });
+  return await placeBackup(dir, NEW_A, { rows: 40_000, payload: 200 });
+}
+
+/** Kills every sshd session process (not the listener); asserts there was one. */
+async function killSessions(s: Sshd): Promise<void> {
+  const pids = await sessionPids(s.pid);
+  assert(pids.length > 0, "a session to kill");
+  for (const pid of pids) Deno.kill(pid, "SIGKILL");
 }
 
 Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", async () => {
@@ -296,12 +303,15 @@ Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", asyn
   const partial = join(local, `${NEW_A}.partial`);
   const { spawnSqlbk } = await import("./support/db.ts");
   // Slow, small requests so the kill lands mid-transfer.
-  const child = spawnSqlbk(pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--json"), {
-    env: env(dir.path),
-  });
+  const child = spawnSqlbk(
+    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", "--json"),
+    {
+      env: env(dir.path),
+    },
+  );
   try {
-    await waitFor(async () => (await partialSize(partial)) > size / 4);
-    for (const pid of await sessionPids(s.pid)) Deno.kill(pid, "SIGKILL");
+    await waitFor(async () => (await partialSize(partial)) > size / 8);
+    await killSessions(s);
   } finally {
     const out = await child.output();
     const stderr = new TextDecoder().decode(out.stderr);
@@ -322,13 +332,16 @@ Deno.test("sqlbk pull --retries 0 fails cleanly on a dropped connection, and the
   const local = dir.join("p");
   const partial = join(local, `${NEW_A}.partial`);
   const { spawnSqlbk } = await import("./support/db.ts");
-  const child = spawnSqlbk(pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--retries", "0"), {
-    env: env(dir.path),
-  });
+  const child = spawnSqlbk(
+    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", "--retries", "0"),
+    {
+      env: env(dir.path),
+    },
+  );
   let stderr = "";
   try {
-    await waitFor(async () => (await partialSize(partial)) > size / 4);
-    for (const pid of await sessionPids(s.pid)) Deno.kill(pid, "SIGKILL");
+    await waitFor(async () => (await partialSize(partial)) > size / 8);
+    await killSessions(s);
   } finally {
     const out = await child.output();
     stderr = new TextDecoder().decode(out.stderr);

@@ -26,6 +26,8 @@ export interface DownloadOptions {
   onWritten?: (data: Uint8Array) => void;
   /** Cancels the download; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Fail (retryably) when no data arrives for this long, in ms. Default 30000. */
+  stallTimeoutMs?: number;
 }
 
 /** Default bytes per READ request. */
@@ -73,14 +75,38 @@ export async function downloadRange(
         let failed = false;
         const ready = new Map<number, Buffer>();
         const free: Buffer[] = [];
+        let lastData = Date.now();
+        const stallMs = options.stallTimeoutMs ?? 30_000;
+        const cleanup = () => {
+          options.signal?.removeEventListener("abort", onAbort);
+          unsubscribe();
+          clearInterval(watchdog);
+        };
+        let failure: { err: unknown } | null = null;
+        // Settles only when no write is under way, so the caller's count of bytes written
+        // (onWritten) is final when the promise rejects and a retry can resume from it.
         const fail = (err: unknown) => {
           if (failed) return;
           failed = true;
-          options.signal?.removeEventListener("abort", onAbort);
-          reject(err);
+          cleanup();
+          failure = { err };
+          if (!writing) reject(err);
         };
         const onAbort = () => fail(options.signal?.reason ?? new Error("Aborted"));
         options.signal?.addEventListener("abort", onAbort, { once: true });
+        // A dropped connection may leave requests unanswered: fail on loss, and on a stall.
+        const unsubscribe = session.onLost((err) => fail(err));
+        const watchdog = setInterval(() => {
+          if (Date.now() - lastData > stallMs) {
+            fail(
+              new SshError(
+                "timeout",
+                `No data from ${session.label} for ${Math.round(stallMs / 1000)}s while reading "${remotePath}"`,
+                { retryable: true },
+              ),
+            );
+          }
+        }, Math.min(1000, stallMs));
 
         const readInto = (buf: Buffer, pos: number, off: number, len: number) => {
           sftp.read(
@@ -91,6 +117,7 @@ export async function downloadRange(
             pos + off,
             (err: (Error & { code?: number }) | undefined, nb: number) => {
               if (failed) return;
+              lastData = Date.now();
               if (err) return fail(session.mapError(err, `read remote file "${remotePath}"`, "file"));
               if (!nb) {
                 return fail(
@@ -135,12 +162,14 @@ export async function downloadRange(
               pump();
             }
           } catch (err) {
-            return fail(err);
-          } finally {
             writing = false;
+            return failure ? reject(failure.err) : fail(err);
           }
+          writing = false;
+          if (failure) return reject(failure.err);
           if (!failed && nextWrite >= size) {
-            options.signal?.removeEventListener("abort", onAbort);
+            failed = true; // settled
+            cleanup();
             resolve(nextWrite);
           }
         };

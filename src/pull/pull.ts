@@ -378,6 +378,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         chunkSize: o.chunkSize,
         concurrency: o.concurrency,
         signal: o.signal,
+        stallTimeoutMs: o.timeoutMs ?? 30_000,
         onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
         onWritten: (data) => {
           hash.update(data);

@@ -143,6 +143,7 @@ export class SftpSession implements AsyncDisposable {
   #client: ssh2.Client;
   #closed = false;
   #lost: SshError | null = null;
+  #lostListeners = new Set<(err: SshError) => void>();
 
   /** @internal */
   constructor(client: ssh2.Client, sftp: _Sftp, label: string, cipher: string) {
@@ -156,6 +157,7 @@ export class SftpSession implements AsyncDisposable {
         cause: err,
         retryable: true,
       });
+      for (const listener of this.#lostListeners) listener(this.#lost);
     };
     client.on("error", lost);
     client.on("close", () => lost());
@@ -164,6 +166,17 @@ export class SftpSession implements AsyncDisposable {
   /** The error that ended the connection, if it ended. */
   get lostError(): SshError | null {
     return this.#lost;
+  }
+
+  /** Calls `listener` once if the connection is lost (at once if it already is); returns an unsubscribe function. */
+  onLost(listener: (err: SshError) => void): () => void {
+    if (this.#lost) {
+      const err = this.#lost;
+      queueMicrotask(() => listener(err));
+      return () => {};
+    }
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
   }
 
   /** Lists a remote directory. */
@@ -234,10 +247,14 @@ export class SftpSession implements AsyncDisposable {
     });
   }
 
-  /** Closes a remote handle. */
+  /** Closes a remote handle (gives up after 5 s: a dead channel never answers). */
   closeHandle(handle: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.sftp.close(handle, (err: Error | undefined) => (err ? reject(err) : resolve()));
+      const timer = setTimeout(resolve, 5000);
+      this.sftp.close(handle, (err: Error | undefined) => {
+        clearTimeout(timer);
+        err ? reject(err) : resolve();
+      });
     });
   }
 

@@ -59,15 +59,18 @@ function _freePort(): number {
   return port;
 }
 
-function _user(): string {
-  return Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? (Deno.uid() === 0 ? "root" : "nobody");
+async function _user(): Promise<string> {
+  const out = await run("id", ["-un"]);
+  if (out.code !== 0) throw new Error(`id -un failed: ${out.stderr}`);
+  return out.stdout.trim();
 }
 
 /** Starts sshd and waits until it accepts connections. */
 export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const dir = await Deno.makeTempDir({ prefix: "sqlbk-sshd-" });
   try {
-    if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true });
+    // sshd run as root needs its privilege-separation directory; others cannot create it.
+    await Deno.mkdir("/run/sshd", { recursive: true }).catch(() => {});
     const hostKey = join(dir, "ssh_host_key");
     if (options.hostKeyFrom) {
       await Deno.copyFile(join(options.hostKeyFrom, "ssh_host_key"), hostKey);
@@ -80,7 +83,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     await Deno.copyFile(`${clientKey}.pub`, join(dir, "authorized_keys"));
     const remoteDir = join(dir, "remote");
     await Deno.mkdir(remoteDir);
-    const user = _user();
+    const user = await _user();
     const hostKeyLine = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(/\s+/).slice(0, 2).join(" ");
 
     // A port can be taken between choosing and binding: retry a few times.
