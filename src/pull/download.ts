@@ -22,8 +22,8 @@ export interface DownloadOptions {
   concurrency?: number;
   /** Called with bytes in the local file so far, at most every chunk. */
   onProgress?: (bytes: number) => void;
-  /** Called with each block after it is written, in file order (e.g. to hash the download). */
-  onWritten?: (data: Uint8Array) => void;
+  /** Called with each block after it is written, in file order (e.g. to hash the download); a promise it returns is awaited (backpressure). */
+  onWritten?: (data: Uint8Array) => Promise<void> | void;
   /** Cancels the download; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Fail (retryably) when no data arrives for this long, in ms. Default 30000. */
@@ -156,7 +156,7 @@ export async function downloadRange(
               await writeAll(file, buf);
               nextWrite += buf.length;
               written = nextWrite;
-              options.onWritten?.(buf);
+              await options.onWritten?.(buf);
               if (buf.buffer.byteLength === chunkSize) free.push(Buffer.from(buf.buffer, 0, chunkSize));
               options.onProgress?.(nextWrite);
               pump();

@@ -14,7 +14,8 @@ import { errorMessage, VerifyError } from "../errors.ts";
 import { exists, fsyncDir, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
-import { parseSidecar, verifyBackup } from "../verify.ts";
+import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
+import { type Inflater, isZlibError, startInflate } from "./inflate.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectSftp, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
@@ -365,119 +366,132 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
   // Hash the download as it is written (and the resumed prefix), to compare with the
   // server's checksum before the costlier gunzip.
+  // The same bytes go to a gunzip writing the database to a temp file, so that only
+  // integrity_check is left once the last byte arrives.
   const hash = createHash("sha256");
-  if (offset > 0) offset = await _hashPrefix(partialPath, offset, hash);
-  let hashed = offset;
-
-  // Download, retrying dropped connections and resuming where it stopped.
-  for (let attempt = 0;; attempt++) {
-    try {
-      offset = await downloadRange(o.getSession(), remotePath, partialPath, {
-        offset,
-        size,
-        chunkSize: o.chunkSize,
-        concurrency: o.concurrency,
-        signal: o.signal,
-        stallTimeoutMs: o.timeoutMs ?? 30_000,
-        onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
-        onWritten: (data) => {
-          hash.update(data);
-          hashed += data.byteLength;
-        },
-      });
-      break;
-    } catch (err) {
-      if (o.signal?.aborted) throw err;
-      const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
-      if (!retryable || attempt >= o.retries) throw err;
-      offset = hashed; // every byte hashed was written; a torn last write is cut off
-      const delay = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
-      o.log(
-        `${database}: ${errorMessage(err)}; retrying in ${delay / 1000}s from byte ${offset} (attempt ${
-          attempt + 1
-        } of ${o.retries})`,
-      );
-      await _sleep(delay, o.signal);
-      for (;;) {
-        try {
-          const session = await o.reconnect();
-          const now = await session.stat(remotePath);
-          if (now.size !== size || now.mtime !== entry.mtime) {
-            throw new Error(`Remote file "${remotePath}" changed during the pull; run again to fetch the newest`);
-          }
-          break;
-        } catch (reconnectErr) {
-          if (!(reconnectErr instanceof SshError) || attempt >= o.retries - 1) throw reconnectErr;
-          if (!["refused", "timeout", "connection"].includes(reconnectErr.kind)) throw reconnectErr;
-          attempt++;
-          const wait = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
-          o.log(`${database}: ${errorMessage(reconnectErr)}; retrying in ${wait / 1000}s`);
-          await _sleep(wait, o.signal);
-        }
-      }
-    }
-  }
-
-  // Verify before publishing.
-  o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
-  const downloaded = hash.digest("hex");
-  if (expected !== undefined && downloaded !== expected) {
-    await removeIfExists(statePath).catch(() => {});
-    const msg =
-      `Backup "${name}" failed verification: SHA-256 of the download is ${downloaded}, the server's checksum file says ${expected}`;
-    if (o.keepCorrupt) {
-      await Deno.rename(partialPath, `${finalPath}.corrupt`);
-      throw new VerifyError(`${msg}; kept as "${finalPath}.corrupt"`);
-    }
-    await removeIfExists(partialPath);
-    throw new VerifyError(`${msg}; the download was deleted and earlier local backups are untouched`);
-  }
-  const tmpDb = o.decompress && chosen.compressed
-    ? join(o.localDir, `.sqlbk-${database}-latest-${crypto.randomUUID().slice(0, 8)}.db.tmp`)
-    : undefined;
-  let sha256: string;
-  let checksumVerified: boolean;
+  const tmpDb = join(o.localDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
+  const inflater: Inflater | null = chosen.compressed ? startInflate(tmpDb) : null;
+  const discardTmp = async () => {
+    await inflater?.abort();
+    await removeIfExists(tmpDb).catch(() => {});
+  };
   try {
-    const v = await verifyBackup(partialPath, {
-      sha256: expected,
-      useSidecar: false,
-      compressed: chosen.compressed,
-      tempDir: o.localDir,
-      keepDatabaseAt: tmpDb,
-      signal: o.signal,
-    });
-    sha256 = v.sha256;
-    checksumVerified = v.checksumVerified;
+    return await _downloadAndVerify();
   } catch (err) {
-    if (tmpDb) await removeIfExists(tmpDb).catch(() => {});
-    if (err instanceof VerifyError) {
-      await removeIfExists(statePath).catch(() => {});
-      if (o.keepCorrupt) {
-        await Deno.rename(partialPath, `${finalPath}.corrupt`);
-        throw new VerifyError(`${err.message}; kept as "${finalPath}.corrupt"`, { cause: err });
-      }
-      await removeIfExists(partialPath);
-      throw new VerifyError(`${err.message}; the download was deleted and earlier local backups are untouched`, {
-        cause: err,
-      });
-    }
+    await discardTmp();
     throw err;
   }
 
-  // Publish: fsync, rename into place, fsync the directory; then the sidecar.
-  await _fsyncFile(partialPath);
-  await publishFile(partialPath, finalPath, { overwrite: replace });
-  await removeIfExists(statePath);
-  await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
-  let latestDb: string | undefined;
-  if (o.decompress) latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, sha256, tmpDb);
-  await _sweepOldPartials(o.localDir, database, name);
-  const deleted = await _retention(o, database, name);
-  return { ...base, sha256, skipped: false, resumedFrom, checksumVerified, latestDb, deleted };
+  async function _downloadAndVerify(): Promise<PullResult> {
+    if (offset > 0) {
+      offset = await _hashPrefix(partialPath, offset, (data) => {
+        if (inflater) return inflater.push(data);
+        hash.update(data);
+      });
+    }
+    let hashed = offset;
+
+    // Download, retrying dropped connections and resuming where it stopped.
+    for (let attempt = 0;; attempt++) {
+      try {
+        offset = await downloadRange(o.getSession(), remotePath, partialPath, {
+          offset,
+          size,
+          chunkSize: o.chunkSize,
+          concurrency: o.concurrency,
+          signal: o.signal,
+          stallTimeoutMs: o.timeoutMs ?? 30_000,
+          onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
+          onWritten: (data) => {
+            hashed += data.byteLength;
+            if (inflater) return inflater.push(data); // hashed and gunzipped in a worker
+            hash.update(data);
+          },
+        });
+        break;
+      } catch (err) {
+        if (o.signal?.aborted) throw err;
+        const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
+        if (!retryable || attempt >= o.retries) throw err;
+        offset = hashed; // every byte hashed was written; a torn last write is cut off
+        const delay = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+        o.log(
+          `${database}: ${errorMessage(err)}; retrying in ${delay / 1000}s from byte ${offset} (attempt ${
+            attempt + 1
+          } of ${o.retries})`,
+        );
+        await _sleep(delay, o.signal);
+        for (;;) {
+          try {
+            const session = await o.reconnect();
+            const now = await session.stat(remotePath);
+            if (now.size !== size || now.mtime !== entry.mtime) {
+              throw new Error(`Remote file "${remotePath}" changed during the pull; run again to fetch the newest`);
+            }
+            break;
+          } catch (reconnectErr) {
+            if (!(reconnectErr instanceof SshError) || attempt >= o.retries - 1) throw reconnectErr;
+            if (!["refused", "timeout", "connection"].includes(reconnectErr.kind)) throw reconnectErr;
+            attempt++;
+            const wait = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+            o.log(`${database}: ${errorMessage(reconnectErr)}; retrying in ${wait / 1000}s`);
+            await _sleep(wait, o.signal);
+          }
+        }
+      }
+    }
+
+    // Verify before publishing: checksum, gunzip, integrity_check.
+    o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
+    const inflated = inflater ? await inflater.finish() : null;
+    const sha256 = inflated ? inflated.sha256 : hash.digest("hex");
+    const checksumVerified = expected !== undefined;
+    const reject = async (msg: string, cause?: unknown): Promise<never> => {
+      await discardTmp();
+      await removeIfExists(statePath).catch(() => {});
+      if (o.keepCorrupt) {
+        await Deno.rename(partialPath, `${finalPath}.corrupt`);
+        throw new VerifyError(`${msg}; kept as "${finalPath}.corrupt"`, { cause });
+      }
+      await removeIfExists(partialPath);
+      throw new VerifyError(`${msg}; the download was deleted and earlier local backups are untouched`, { cause });
+    };
+    const failed = `Backup "${name}" failed verification`;
+    if (expected !== undefined && sha256 !== expected) {
+      await reject(`${failed}: SHA-256 of the download is ${sha256}, the server's checksum file says ${expected}`);
+    }
+    if (inflated?.error) {
+      const err = inflated.error;
+      if (!isZlibError(err)) throw new Error(`Cannot decompress "${name}" into "${o.localDir}": ${err.message}`);
+      await reject(`${failed}: the gzip data is corrupt or truncated (${err.message})`);
+    }
+    o.signal?.throwIfAborted();
+    const check = await integrityCheck(inflater ? tmpDb : partialPath);
+    if (!check.ok) {
+      await reject(`${failed}: integrity_check returned ${check.messages.map((m) => `"${m}"`).join(", ")}`);
+    }
+
+    // Publish: fsync, rename into place, fsync the directory; then the sidecar.
+    await _fsyncFile(partialPath);
+    await publishFile(partialPath, finalPath, { overwrite: replace });
+    await removeIfExists(statePath);
+    await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
+    let latestDb: string | undefined;
+    if (o.decompress) {
+      latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, sha256, inflater ? tmpDb : undefined);
+    } else await removeIfExists(tmpDb);
+    await _sweepOldPartials(o.localDir, database, name);
+    const deleted = await _retention(o, database, name);
+    return { ...base, sha256, skipped: false, resumedFrom, checksumVerified, latestDb, deleted };
+  }
 }
 
-/** Feeds the first `bytes` of a file to `hash`; returns how many it read (less if the file is shorter). */
-async function _hashPrefix(path: string, bytes: number, hash: ReturnType<typeof createHash>): Promise<number> {
+/** Feeds the first `bytes` of a file to `feed`; returns how many it read (less if the file is shorter). */
+async function _hashPrefix(
+  path: string,
+  bytes: number,
+  feed: (data: Uint8Array) => Promise<void> | void,
+): Promise<number> {
   const f = await Deno.open(path, { read: true });
   try {
     const buf = new Uint8Array(1 << 20);
@@ -485,7 +499,7 @@ async function _hashPrefix(path: string, bytes: number, hash: ReturnType<typeof 
     while (done < bytes) {
       const n = await f.read(buf.subarray(0, Math.min(buf.length, bytes - done)));
       if (n === null) break;
-      hash.update(buf.subarray(0, n));
+      await feed(buf.slice(0, n));
       done += n;
     }
     return done;
@@ -524,6 +538,7 @@ async function _publishLatest(
     }
   }
   try {
+    await _fsyncFile(tmp);
     await Deno.rename(tmp, latestDbPath);
     await fsyncDir(o.localDir);
   } catch (err) {
