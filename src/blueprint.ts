@@ -63,5 +63,30 @@ compression_level = ${DEFAULTS.compression_level}
 # [databases.auth]
 # source_path = "/srv/app/data/auth.db"
 # strategy = "vacuum"
+
+# The pull client ("sqlbk pull --config FILE") reads its settings from a [pull] table;
+# command-line flags override them. On a pull host, a config may hold only this table.
+#
+# [pull]
+# # The server (a name, an address, or a Host alias from ~/.ssh/config). Required.
+# host = "db1.example.com"
+# # SSH port. Default: ~/.ssh/config's Port, else 22.
+# port = 22
+# # Login user. Default: ~/.ssh/config's User, else the local user name.
+# user = "backup"
+# # Private key. Default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/config's IdentityFile,
+# # else ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+# identity_file = "/home/backup/.ssh/id_ed25519"
+# # Directory on the server holding the backups (its backup_dir). Default: the login directory.
+# remote_dir = "/srv/app/backups"
+# # Local directory receiving them (created when missing). Default: ".".
+# local_dir = "/srv/pulled/app"
+# # known_hosts file the server's host key is checked against. Default: ~/.ssh/known_hosts.
+# known_hosts = "/home/backup/.ssh/known_hosts"
+# # Newest local backups kept per database; the newest verified copy is never deleted.
+# # 0 keeps all. Default: 0.
+# keep_last = 14
+# # Databases to pull. Default: the newest backup of every database found.
+# databases = ["app", "auth"]
 `;
 }

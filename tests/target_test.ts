@@ -86,3 +86,15 @@ Deno.test("chooseLatest() picks by the timestamp in the name, never links, temp 
   assertEquals([...latest.keys()].sort(), ["app", "auth"]);
   assertEquals(latest.get("app")?.name, "app-20250103T000000Z-vacuum.bck.gz");
 });
+
+Deno.test("the blueprint's commented [pull] table validates once uncommented, and the blueprint still parses", async () => {
+  const { blueprint } = await import("../src/blueprint.ts");
+  const { parseConfig } = await import("../src/config.ts");
+  const text = blueprint();
+  parseConfig(text);
+  const table = text.slice(text.indexOf("# [pull]")).split("\n")
+    .filter((l) => l.startsWith("# ") && !l.startsWith("# #")).map((l) => l.slice(2)).join("\n");
+  const cfg = parseConfig(table, { requireSource: false });
+  assertEquals(parsePullTable(cfg.pull).host, "db1.example.com");
+  assertEquals(parsePullTable(cfg.pull).databases, ["app", "auth"]);
+});
