@@ -144,7 +144,7 @@ async function _lock(cfg: BackupConfig): Promise<DirectoryLock> {
   try {
     return await DirectoryLock.acquire(cfg.backupDir);
   } catch (err) {
-    if (err instanceof Deno.errors.PermissionDenied) {
+    if (err instanceof Deno.errors.PermissionDenied || /os error 30\b|read-only file system/i.test(errorMessage(err))) {
       throw new ConfigError(`Invalid "backup_dir" "${cfg.backupDir}": cannot write there: ${errorMessage(err)}`, {
         cause: err,
       });
