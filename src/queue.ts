@@ -411,13 +411,7 @@ export class JobQueue {
    * ```
    */
   insertBackupJob(options: InsertJobOptions = {}): Promise<{ job: QueueJob; replaced: QueueJob[] }> {
-    const intervalMs = options.intervalMs ?? 86_400_000;
-    if (!Number.isFinite(intervalMs) || intervalMs < 1000 || intervalMs % 1000 !== 0) {
-      throw new ConfigError(
-        `Invalid --interval "${formatDuration(intervalMs)}": expected whole seconds, at least 1s ` +
-          `(the queue's timestamps have one-second resolution), e.g. "24h" or "1h30m"`,
-      );
-    }
+    const intervalMs = checkInterval(options.intervalMs ?? 86_400_000);
     const now = formatTimestamp(options.now ?? new Date());
     const scheduled = formatTimestamp(options.scheduledFor ?? options.now ?? new Date());
     return this.#serial(() =>
@@ -706,6 +700,25 @@ export class JobQueue {
     this.#chain = run.catch(() => {});
     return run;
   }
+}
+
+/**
+ * Checks a recurrence interval for the queue: whole seconds, at least 1 s (the queue's
+ * timestamps have one-second resolution). Returns it, or throws a {@link ConfigError}.
+ *
+ * @example
+ * ```ts
+ * checkInterval(86_400_000); // 86400000
+ * ```
+ */
+export function checkInterval(intervalMs: number): number {
+  if (!Number.isFinite(intervalMs) || intervalMs < 1000 || intervalMs % 1000 !== 0) {
+    throw new ConfigError(
+      `Invalid --interval "${formatDuration(intervalMs)}": expected whole seconds, at least 1s ` +
+        `(the queue's timestamps have one-second resolution), e.g. "24h" or "1h30m"`,
+    );
+  }
+  return intervalMs;
 }
 
 const _GUARD = `id = ? AND status = 'processing' AND locked_by = ? AND locked_at = ?`;

@@ -8,7 +8,7 @@
 import { parseFlags } from "../args.ts";
 import { parseDuration } from "../../src/duration.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
-import { JobQueue, parseTimestamp } from "../../src/queue.ts";
+import { checkInterval, JobQueue, parseTimestamp } from "../../src/queue.ts";
 
 /** One line for the command list. */
 export const summary = "Insert the recurrent db_backup job into the app's job_queue";
@@ -96,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
       { cause: err },
     );
   }
+  checkInterval(intervalMs);
   let scheduledFor: Date | undefined;
   if (values.scheduled !== undefined) {
     const parsed = parseTimestamp(values.scheduled);
