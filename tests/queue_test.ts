@@ -122,8 +122,8 @@ Deno.test("insertBackupJob() rejects intervals under a second or with fractions 
   await using dir = await tempDir();
   const db = await queueDb(dir);
   using queue = JobQueue.open(db);
-  assertRejects(() => queue.insertBackupJob({ intervalMs: 500 }), ConfigError, "at least 1s");
-  assertRejects(() => queue.insertBackupJob({ intervalMs: 1500 }), ConfigError, "whole seconds");
+  await assertRejects(() => queue.insertBackupJob({ intervalMs: 500 }), ConfigError, "at least 1s");
+  await assertRejects(() => queue.insertBackupJob({ intervalMs: 1500 }), ConfigError, "whole seconds");
   assertEquals(await jobRows(db), []);
 });
 
@@ -342,16 +342,16 @@ Deno.test("two connections racing for one due row: exactly one claims it", async
 Deno.test("JobQueue.open() and requireTable() fail with clear errors", async () => {
   await using dir = await tempDir();
   const missing = dir.join("nope.db");
-  let err = await assertRejects(async () => JobQueue.open(missing), ConfigError);
+  let err = await assertRejects(() => JobQueue.open(missing), ConfigError);
   assertMatch(err.message, /no such file/);
   const plain = dir.join("plain.db");
   await makeDatabase(plain, { rows: 1 });
   using queue = JobQueue.open(plain);
-  err = await assertRejects(async () => queue.requireTable(), ConfigError);
+  err = await assertRejects(() => queue.requireTable(), ConfigError);
   assertMatch(err.message, /Table "job_queue" not found .*--create-schema/);
   const text = dir.join("text.db");
   await Deno.writeTextFile(text, "this is not a database, just some text that is long enough".repeat(100));
-  err = await assertRejects(async () => JobQueue.open(text), ConfigError);
+  err = await assertRejects(() => JobQueue.open(text), ConfigError);
   assertMatch(err.message, /not a SQLite database/);
 });
 
