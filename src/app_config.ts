@@ -86,7 +86,9 @@ export interface AgeKeyOptions {
 }
 
 async function _identities(options: AgeKeyOptions): Promise<{ identities: string[]; source: string }> {
-  if (options.identities && options.identities.length > 0) return { identities: options.identities, source: "(identities given)" };
+  if (options.identities && options.identities.length > 0) {
+    return { identities: options.identities, source: "(identities given)" };
+  }
   if (options.ageKeyFile) {
     return { identities: await readAgeIdentities(options.ageKeyFile), source: `"${options.ageKeyFile}"` };
   }
