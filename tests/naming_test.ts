@@ -1,0 +1,87 @@
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
+import {
+  databaseStem,
+  formatBackupName,
+  formatTimestamp,
+  groupByDatabase,
+  latestPerDatabase,
+  parseBackupName,
+} from "../src/naming.ts";
+
+Deno.test("formatBackupName() writes <stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz in UTC", () => {
+  assertEquals(
+    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "vacuum"),
+    "app-2025-07-01T10-30-00Z-vacuum.bck.gz",
+  );
+  assertEquals(formatTimestamp(new Date("2025-07-01T12:30:05+02:00")), "2025-07-01T10-30-05Z");
+  assertThrows(() => formatBackupName("", new Date(), "online"));
+  assertThrows(() => formatBackupName("a/b", new Date(), "online"));
+});
+
+Deno.test("databaseStem() drops only the last extension", () => {
+  assertEquals(databaseStem("app.db"), "app");
+  assertEquals(databaseStem("/srv/data/app.sqlite3"), "app");
+  assertEquals(databaseStem("data.v2.db"), "data.v2");
+  assertEquals(databaseStem("plain"), "plain");
+  assertEquals(databaseStem("/x/.hidden"), ".hidden");
+});
+
+Deno.test("parseBackupName() reads all three grammars", () => {
+  const dashed = parseBackupName("my-app-2025-07-01T10-30-00Z-vacuum.bck.gz")!;
+  assertEquals(dashed.database, "my-app");
+  assertEquals(dashed.time.toISOString(), "2025-07-01T10:30:00.000Z");
+  assertEquals(dashed.strategy, "vacuum");
+  assertEquals(dashed.grammar, "dashed");
+  assert(dashed.compressed);
+
+  const compact = parseBackupName("app-20250701T103000Z-online.bck.gz")!;
+  assertEquals([compact.database, compact.strategy, compact.grammar], ["app", "online", "compact"]);
+  assertEquals(compact.time.toISOString(), "2025-07-01T10:30:00.000Z");
+
+  const id = parseBackupName("42-20250701T103000Z.db")!;
+  assertEquals([id.database, id.strategy, id.compressed, id.grammar], ["42", null, false, "id"]);
+  const idgz = parseBackupName("main-20250701T103000Z.bck.gz")!;
+  assertEquals([idgz.database, idgz.compressed, idgz.grammar], ["main", true, "id"]);
+});
+
+Deno.test("parseBackupName() rejects temp, partial, sidecar, hidden, foreign and impossible names", () => {
+  for (
+    const name of [
+      "app-2025-07-01T10-30-00Z-vacuum.bck.gz.tmp",
+      "app-2025-07-01T10-30-00Z-vacuum.bck.gz.partial",
+      "app-2025-07-01T10-30-00Z-vacuum.bck.gz.sha256",
+      ".sqlbk-app-1234.snapshot",
+      ".app-2025-07-01T10-30-00Z-vacuum.bck.gz",
+      "notes.txt",
+      "app.db",
+      "app-2025-13-01T10-30-00Z-vacuum.bck.gz",
+      "app-2025-02-30T10-30-00Z-vacuum.bck.gz",
+      "app-2025-07-01T25-30-00Z-vacuum.bck.gz",
+      "-2025-07-01T10-30-00Z-vacuum.bck.gz",
+      "app-20250701T103000Z.db-wal",
+    ]
+  ) {
+    assertEquals(parseBackupName(name), null, name);
+  }
+});
+
+Deno.test("latestPerDatabase() picks by timestamp, not by sorting names", () => {
+  const names = [
+    "app-2025-07-01T10-30-00Z-vacuum.bck.gz",
+    "app-20250702T000000Z-online.bck.gz", // newer, other grammar: sorts before the dashed name
+    "app-2025-07-01T23-59-59Z-online.bck.gz",
+    "app-2099-01-01T00-00-00Z-online.bck.gz.tmp",
+    "auth-2025-06-01T00-00-00Z-online.bck.gz",
+    "auth-2025-06-02T00-00-00Z-online.bck.gz.sha256",
+    "README.md",
+  ];
+  const latest = latestPerDatabase(names);
+  assertEquals([...latest.keys()].sort(), ["app", "auth"]);
+  assertEquals(latest.get("app")!.name, "app-20250702T000000Z-online.bck.gz");
+  assertEquals(latest.get("auth")!.name, "auth-2025-06-01T00-00-00Z-online.bck.gz");
+  assertEquals(groupByDatabase(names).get("app")!.map((b) => b.name), [
+    "app-2025-07-01T10-30-00Z-vacuum.bck.gz",
+    "app-2025-07-01T23-59-59Z-online.bck.gz",
+    "app-20250702T000000Z-online.bck.gz",
+  ]);
+});
