@@ -410,11 +410,11 @@ export class JobQueue {
    * console.log(job.id, job.interval); // 1 "24h0m0s"
    * ```
    */
-  insertBackupJob(options: InsertJobOptions = {}): Promise<{ job: QueueJob; replaced: QueueJob[] }> {
+  async insertBackupJob(options: InsertJobOptions = {}): Promise<{ job: QueueJob; replaced: QueueJob[] }> {
     const intervalMs = checkInterval(options.intervalMs ?? 86_400_000);
     const now = formatTimestamp(options.now ?? new Date());
     const scheduled = formatTimestamp(options.scheduledFor ?? options.now ?? new Date());
-    return this.#serial(() =>
+    return await this.#serial(() =>
       this.#transaction(async () => {
         this.requireTable();
         const existing = this.db.query(

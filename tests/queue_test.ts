@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./support/assert.ts";
 import { makeDatabase, sqlite3, tempDir } from "./support/db.ts";
 import { jobRows, TIMESTAMP, ts, wholeSecond } from "./support/queue.ts";
 import { ClaimLostError, formatTimestamp, JOB_QUEUE_SCHEMA, JobQueue, nextSlot, parseTimestamp } from "../src/queue.ts";
@@ -342,16 +342,16 @@ Deno.test("two connections racing for one due row: exactly one claims it", async
 Deno.test("JobQueue.open() and requireTable() fail with clear errors", async () => {
   await using dir = await tempDir();
   const missing = dir.join("nope.db");
-  let err = await assertRejects(() => JobQueue.open(missing), ConfigError);
+  let err = assertThrows(() => JobQueue.open(missing), ConfigError);
   assertMatch(err.message, /no such file/);
   const plain = dir.join("plain.db");
   await makeDatabase(plain, { rows: 1 });
   using queue = JobQueue.open(plain);
-  err = await assertRejects(() => queue.requireTable(), ConfigError);
+  err = assertThrows(() => queue.requireTable(), ConfigError);
   assertMatch(err.message, /Table "job_queue" not found .*--create-schema/);
   const text = dir.join("text.db");
   await Deno.writeTextFile(text, "this is not a database, just some text that is long enough".repeat(100));
-  err = await assertRejects(() => JobQueue.open(text), ConfigError);
+  err = assertThrows(() => JobQueue.open(text), ConfigError);
   assertMatch(err.message, /not a SQLite database/);
 });
 
