@@ -238,10 +238,11 @@ const _SELECT = `SELECT id, job_type, payload, payload_extra, status, attempts, 
   FROM job_queue`;
 
 /**
- * The `db_backup` rows of one database's `job_queue`. Writes run in `BEGIN IMMEDIATE`
- * transactions whose statements wait for other connections' locks off the JavaScript
- * thread (up to the busy timeout), so a host app's event loop never stalls on a lock.
- * Operations on one queue run one at a time.
+ * The `db_backup` rows of one database's `job_queue`. Writes run in short `BEGIN IMMEDIATE`
+ * transactions: while another connection holds the write lock, the queue waits on timers
+ * (up to the busy timeout), never by blocking the JavaScript thread, and it never holds the
+ * lock across an await, so a host app writing to the same database from the same event
+ * loop cannot deadlock with it. Operations on one queue run one at a time.
  *
  * @example
  * ```ts
@@ -259,15 +260,19 @@ export class JobQueue {
   /** The connection (owned by the queue when made by {@link JobQueue.open}). */
   readonly db: Database;
   #owned: boolean;
+  #busyTimeoutMs: number;
   #chain: Promise<unknown> = Promise.resolve();
 
   /**
    * Wraps an open connection; {@link close} leaves it open.
    * @param db a read-write connection to the app's database
+   * @param options `busyTimeoutMs`: how long a write waits for another connection's lock (default 5000)
    */
-  constructor(db: Database, options: { owned?: boolean } = {}) {
+  constructor(db: Database, options: { owned?: boolean; busyTimeoutMs?: number } = {}) {
     this.db = db;
     this.#owned = options.owned ?? false;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    db.setBusyTimeout(this.#busyTimeoutMs);
   }
 
   /**
@@ -310,7 +315,7 @@ export class JobQueue {
       }
       throw err;
     }
-    return new JobQueue(db, { owned: true });
+    return new JobQueue(db, { owned: true, busyTimeoutMs: options.busyTimeoutMs });
   }
 
   /** The database path. */
@@ -385,14 +390,16 @@ export class JobQueue {
    * The earliest `scheduled_for` of a claimable `db_backup` row, or null.
    * @example
    * ```ts
-   * const due = queue.nextDue(); // "2025-07-02T03:00:00Z"
+   * const due = await queue.nextDue(); // "2025-07-02T03:00:00Z"
    * ```
    */
-  nextDue(): string | null {
-    const rows = this.db.query(
-      `SELECT min(scheduled_for) AS due FROM job_queue WHERE job_type = ? AND
-        (status = 'pending' OR (status = 'failed' AND (max_attempts = 0 OR attempts < max_attempts)))`,
-      [JOB_TYPE_DB_BACKUP],
+  async nextDue(): Promise<string | null> {
+    const rows = await this.#serial(async () =>
+      this.#all(
+        `SELECT min(scheduled_for) AS due FROM job_queue WHERE job_type = ? AND
+          (status = 'pending' OR (status = 'failed' AND (max_attempts = 0 OR attempts < max_attempts)))`,
+        [JOB_TYPE_DB_BACKUP],
+      )
     );
     const due = rows[0]?.due;
     return typeof due === "string" ? due : null;
@@ -415,7 +422,7 @@ export class JobQueue {
     const now = formatTimestamp(options.now ?? new Date());
     const scheduled = formatTimestamp(options.scheduledFor ?? options.now ?? new Date());
     return await this.#serial(() =>
-      this.#transaction(async () => {
+      this.#transaction(() => {
         this.requireTable();
         const existing = this.db.query(
           `${_SELECT} WHERE job_type = ? AND (status != 'completed' OR payload = '{}') ORDER BY id`,
@@ -431,7 +438,7 @@ export class JobQueue {
           throw new ConfigError(`Cannot insert the backup job into "${this.path}": ${what}; use --replace to swap it`);
         }
         for (const e of existing) this.db.run("DELETE FROM job_queue WHERE id = ?", [e.id]);
-        const rows = await this.#all(
+        const rows = this.#all(
           `INSERT INTO job_queue (job_type, payload, payload_extra, status, attempts, max_attempts, created_at,
             updated_at, scheduled_for, recurrent, "interval")
           VALUES (?, '{}', '', 'pending', 0, 0, ?, ?, ?, 1, ?) RETURNING *`,
@@ -460,8 +467,8 @@ export class JobQueue {
     const now = formatTimestamp(nowDate);
     const stale = formatTimestamp(nowDate.getTime() - Math.max(0, options.leaseMs));
     return this.#serial(() =>
-      this.#transaction<Claim | null>(async () => {
-        const expired = (await this.#all(
+      this.#transaction<Claim | null>(() => {
+        const expired = (this.#all(
           `UPDATE job_queue SET status = 'failed', updated_at = ?, locked_at = '',
              last_error = 'the worker ' || locked_by || ' stopped responding (lease expired) and max_attempts is used up'
            WHERE job_type = ? AND status = 'processing' AND locked_at <= ? AND max_attempts > 0
@@ -479,7 +486,7 @@ export class JobQueue {
         if (expired.length > 0) options.onExpired?.(expired);
         if (candidates.length === 0) return null;
         const c = candidates[0];
-        const rows = await this.#all(
+        const rows = this.#all(
           `UPDATE job_queue SET status = 'processing', locked_by = ?, locked_at = ?, updated_at = ?,
              attempts = attempts + 1 WHERE id = ? AND status = ? RETURNING *`,
           [options.workerId, now, now, c.id, c.status],
@@ -505,8 +512,8 @@ export class JobQueue {
   heartbeat(job: QueueJob, options: { now?: Date } = {}): Promise<void> {
     const now = formatTimestamp(options.now ?? new Date());
     return this.#serial(() =>
-      this.#transaction(async () => {
-        await this.#guarded(job, `UPDATE job_queue SET locked_at = ? WHERE ${_GUARD}`, [now], "renew the lease");
+      this.#transaction(() => {
+        this.#guarded(job, `UPDATE job_queue SET locked_at = ? WHERE ${_GUARD}`, [now], "renew the lease");
         job.lockedAt = now;
       })
     );
@@ -530,8 +537,8 @@ export class JobQueue {
     const nowDate = options.now ?? new Date();
     const now = formatTimestamp(nowDate);
     return this.#serial(() =>
-      this.#transaction(async () => {
-        const done = await this.#guarded(
+      this.#transaction(() => {
+        const done = this.#guarded(
           job,
           `UPDATE job_queue SET status = 'completed', completed_at = ?, updated_at = ?, locked_at = '',
              last_error = '' WHERE ${_GUARD} RETURNING *`,
@@ -542,7 +549,7 @@ export class JobQueue {
         const { slot, skipped } = nextSlot(job, nowDate);
         const payload = JSON.stringify({ scheduled_for: slot });
         try {
-          const rows = await this.#all(
+          const rows = this.#all(
             `INSERT INTO job_queue (job_type, payload, payload_extra, status, attempts, max_attempts, created_at,
                updated_at, scheduled_for, recurrent, "interval")
              VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, 1, ?) RETURNING *`,
@@ -596,8 +603,8 @@ export class JobQueue {
       retryAt = formatTimestamp(nowDate.getTime() + delayMs);
     }
     return this.#serial(() =>
-      this.#transaction(async () => {
-        const row = await this.#guarded(
+      this.#transaction(() => {
+        const row = this.#guarded(
           job,
           `UPDATE job_queue SET status = 'failed', updated_at = ?, locked_at = '', last_error = ?,
              scheduled_for = ? WHERE ${_GUARD} RETURNING *`,
@@ -649,8 +656,8 @@ export class JobQueue {
     this.close();
   }
 
-  async #guarded(job: QueueJob, sql: string, params: (string | number)[], action: string): Promise<QueueJob> {
-    const rows = await this.#all(sql.includes("RETURNING") ? sql : `${sql} RETURNING *`, [
+  #guarded(job: QueueJob, sql: string, params: (string | number)[], action: string): QueueJob {
+    const rows = this.#all(sql.includes("RETURNING") ? sql : `${sql} RETURNING *`, [
       ...params,
       job.id,
       job.lockedBy,
@@ -669,21 +676,38 @@ export class JobQueue {
     return _row(rows[0]);
   }
 
-  /** Runs a statement with each step off the JS thread (lock waits block a thread, not the event loop). */
-  async #all(sql: string, params: (string | number | null)[] = []) {
-    const stmt = this.db.prepare(sql);
-    try {
-      return await stmt.allAsync(params);
-    } finally {
-      stmt.finalize();
-    }
+  #all(sql: string, params: (string | number | null)[] = []) {
+    return this.db.query(sql, params);
   }
 
-  async #transaction<T>(fn: () => T | Promise<T>): Promise<T> {
-    await this.#all("BEGIN IMMEDIATE");
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction without ever blocking the JavaScript
+   * thread on a lock and without holding the lock across an await: the write lock is
+   * tried without waiting, and while another connection holds it the attempt is repeated
+   * after short timer sleeps, up to the busy timeout (then SQLITE_BUSY is thrown). Once
+   * the lock is held, `fn` and COMMIT run synchronously (a few small statements), so an
+   * in-process app that writes synchronously never waits on a lock whose release needs
+   * the event loop.
+   */
+  async #transaction<T>(fn: () => T): Promise<T> {
+    const deadline = performance.now() + this.#busyTimeoutMs;
+    let pause = 2;
+    for (;;) {
+      this.db.setBusyTimeout(0);
+      try {
+        this.db.exec("BEGIN IMMEDIATE");
+        break;
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= deadline) throw err;
+      } finally {
+        this.db.setBusyTimeout(this.#busyTimeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, deadline - performance.now()))));
+      pause = Math.min(50, pause * 2);
+    }
     try {
-      const result = await fn();
-      await this.#all("COMMIT");
+      const result = fn();
+      this.db.exec("COMMIT");
       return result;
     } catch (err) {
       if (this.db.isOpen && this.db.inTransaction) {

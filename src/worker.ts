@@ -173,7 +173,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         continue;
       }
       if (options.once) break;
-      await _sleep(_untilNextDue(queue, pollMs), signal);
+      await _sleep(await _untilNextDue(queue, pollMs), signal);
     }
   } finally {
     queue.close();
@@ -188,10 +188,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   return summary;
 }
 
-function _untilNextDue(queue: JobQueue, pollMs: number): number {
+async function _untilNextDue(queue: JobQueue, pollMs: number): Promise<number> {
   let due: string | null = null;
   try {
-    due = queue.nextDue();
+    due = await queue.nextDue();
   } catch {
     return pollMs;
   }

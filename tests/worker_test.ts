@@ -258,3 +258,59 @@ Deno.test("runWorker() in-process: the signal stops it, and once runs only what 
   assert(performance.now() - t0 < 2_000, "a sleeping worker wakes on abort");
   assertEquals(idle.ran, 0);
 });
+
+Deno.test("sqlbk run --timeout aborts a slow job between steps and records it as failed", async () => {
+  await using dir = await tempDir();
+  const { db, backups, config } = await setup(dir, { rows: 20_000, payload: 200, slow: true });
+  const t0 = performance.now();
+  const out = await sqlbk(["run", "--dbpath", db, "--config", config, "--once", "--timeout", "1s"]);
+  assertEquals(out.code, 1, out.stderr);
+  assert(performance.now() - t0 < 8_000);
+  const [row] = await jobRows(db);
+  assertEquals(row.status, "failed");
+  assertMatch(row.last_error, /Job 1 did not finish within the timeout 1s/);
+  assertEquals(await archives(backups), []);
+  assertEquals(await leftovers(backups), []);
+});
+
+Deno.test("runWorker() beside an app writing synchronously to the same database from the same event loop: no lock waits", async () => {
+  await using dir = await tempDir();
+  const { db, backups, config } = await setup(dir, { interval: "1s", agoMs: 1_000 });
+  const cfg = parseConfig(await Deno.readTextFile(config));
+  const { Database } = await import("../src/sqlite/database.ts");
+  const app = new Database(db, { mode: "readwrite", busyTimeoutMs: 5_000 });
+  let writes = 0;
+  let slowest = 0;
+  let failure: unknown = null;
+  const writer = setInterval(() => {
+    const t = performance.now();
+    try {
+      app.run("INSERT INTO notes (note) VALUES (?)", ["app write"]);
+      writes++;
+    } catch (err) {
+      failure = err;
+    }
+    slowest = Math.max(slowest, performance.now() - t);
+  }, 1);
+  const controller = new AbortController();
+  const completed: number[] = [];
+  const worker = runWorker({
+    dbPath: db,
+    config: cfg,
+    pollMs: 100,
+    signal: controller.signal,
+    logger: { log: (r) => r.event === "job.done" && completed.push(Number(r.job)) },
+  });
+  try {
+    await until(() => completed.length >= 2, 15_000, () => `completed ${completed}`);
+  } finally {
+    controller.abort();
+    await worker;
+    clearInterval(writer);
+    app.close();
+  }
+  assertEquals(failure, null);
+  assert(writes > 50, `${writes} app writes`);
+  assert(slowest < 1_000, `an app write waited ${slowest} ms for a lock`);
+  assert((await archives(backups)).length >= 1);
+});
