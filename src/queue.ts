@@ -394,12 +394,12 @@ export class JobQueue {
    * ```
    */
   async nextDue(): Promise<string | null> {
-    const rows = await this.#serial(async () =>
-      this.#all(
+    const rows = await this.#serial(() =>
+      Promise.resolve(this.#all(
         `SELECT min(scheduled_for) AS due FROM job_queue WHERE job_type = ? AND
           (status = 'pending' OR (status = 'failed' AND (max_attempts = 0 OR attempts < max_attempts)))`,
         [JOB_TYPE_DB_BACKUP],
-      )
+      ))
     );
     const due = rows[0]?.due;
     return typeof due === "string" ? due : null;
