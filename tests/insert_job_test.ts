@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { makeDatabase, sqlbk, sqlite3, tempDir } from "./support/db.ts";
+import { listDir, makeDatabase, sqlbk, sqlite3, tempDir } from "./support/db.ts";
 import { jobRows, TIMESTAMP, ts, wholeSecond } from "./support/queue.ts";
 
 Deno.test("sqlbk insert-job accepts the Go tool's single-dash flags and writes the Go row", async () => {
@@ -113,9 +113,10 @@ Deno.test("sqlbk insert-job rejects bad flags with one line and exit code 2", as
   const missing = await sqlbk(["insert-job", "--interval", "1h"]);
   assertEquals(missing.code, 2);
   assertMatch(missing.stderr, /Missing --dbpath/);
-  const nofile = await sqlbk(["insert-job", "--dbpath", dir.join("nope.db")]);
+  const nofile = await sqlbk(["insert-job", "--dbpath", dir.join("nope.db"), "--create-schema"]);
   assertEquals(nofile.code, 2);
   assertMatch(nofile.stderr, /Invalid --dbpath ".*nope\.db": no such file/);
+  assertEquals((await listDir(dir.path)).includes("nope.db"), false, "a mistyped path is not created");
   assertEquals(await sqlite3(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'job_queue';"), "0");
 });
 

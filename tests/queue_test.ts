@@ -3,6 +3,7 @@ import { makeDatabase, sqlite3, tempDir } from "./support/db.ts";
 import { jobRows, TIMESTAMP, ts, wholeSecond } from "./support/queue.ts";
 import { ClaimLostError, formatTimestamp, JOB_QUEUE_SCHEMA, JobQueue, nextSlot, parseTimestamp } from "../src/queue.ts";
 import { ConfigError } from "../src/errors.ts";
+import { SqliteError } from "../src/sqlite/error.ts";
 
 async function queueDb(dir: { join(...p: string[]): string }): Promise<string> {
   const db = dir.join("app.db");
@@ -362,4 +363,41 @@ Deno.test("formatTimestamp() and parseTimestamp() use the queue's UTC second for
   assertEquals(parseTimestamp("2025-02-30T10:30:00Z"), null);
   assertEquals(parseTimestamp("2025-07-01 10:30"), null);
   assertEquals(parseTimestamp("yesterday"), null);
+});
+
+Deno.test("claim() waits on timers while another process holds the write lock, up to the busy timeout", async () => {
+  await using dir = await tempDir();
+  const db = await queueDb(dir);
+  await sqlite3(db, "PRAGMA journal_mode=WAL;");
+  using queue = JobQueue.open(db, { busyTimeoutMs: 5_000 });
+  await queue.insertBackupJob({ intervalMs: 3_600_000, scheduledFor: new Date(wholeSecond() - 1000) });
+  const holder = new Deno.Command("sqlite3", { args: [db], stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
+  const w = holder.stdin.getWriter();
+  await w.write(
+    new TextEncoder().encode("BEGIN IMMEDIATE;\nINSERT INTO notes (note) VALUES ('held');\n.print locked\n"),
+  );
+  const reader = holder.stdout.getReader();
+  await reader.read(); // "locked": the other process holds the write lock now
+  try {
+    using impatient = JobQueue.open(db, { busyTimeoutMs: 300 });
+    const t0 = performance.now();
+    await assertRejects(() => impatient.claim({ workerId: "w:1", leaseMs: 60_000 }), SqliteError, "locked");
+    assert(performance.now() - t0 >= 250);
+    // The event loop keeps running while the patient queue waits.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    const claiming = queue.claim({ workerId: "w:2", leaseMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    await w.write(new TextEncoder().encode("COMMIT;\n"));
+    const claim = await claiming;
+    clearInterval(ticker);
+    assert(claim, "claimed once the lock was released");
+    assert(ticks >= 20, `${ticks} ticks while waiting`);
+  } finally {
+    await w.close();
+    reader.releaseLock();
+    await holder.stdout.cancel();
+    await holder.stderr.cancel();
+    await holder.status;
+  }
 });

@@ -107,7 +107,7 @@ export async function run(args: string[]): Promise<number> {
     }
     scheduledFor = parsed;
   }
-  const queue = JobQueue.open(values.dbpath, { create: values["create-schema"] });
+  const queue = JobQueue.open(values.dbpath);
   try {
     if (values["create-schema"] && !queue.hasTable()) {
       await queue.createSchema();
