@@ -22,6 +22,7 @@ import { onlineBackup } from "./strategies/online.ts";
 import { vacuumBackup } from "./strategies/vacuum.ts";
 import { removeSnapshot, type SnapshotResult } from "./strategies/snapshot.ts";
 import { emit, type Logger, silentLogger, textLogger } from "./logger.ts";
+import { AlreadyExistsError, exists } from "./fs.ts";
 import { formatDuration } from "./duration.ts";
 
 /** What one successful backup produced. */
@@ -144,7 +145,7 @@ async function _lock(cfg: BackupConfig): Promise<DirectoryLock> {
   try {
     return await DirectoryLock.acquire(cfg.backupDir);
   } catch (err) {
-    if (err instanceof Deno.errors.PermissionDenied) {
+    if (err instanceof Deno.errors.PermissionDenied || /os error 30\b|read-only file system/i.test(errorMessage(err))) {
       throw new ConfigError(`Invalid "backup_dir" "${cfg.backupDir}": cannot write there: ${errorMessage(err)}`, {
         cause: err,
       });
@@ -178,13 +179,13 @@ export async function runBackup(
   const started = performance.now();
   const startTime = options.startTime ?? new Date();
   const fields = { database: cfg.name, strategy: cfg.strategy, source: cfg.sourcePath };
-  emit(logger, "info", "backup.start", `backup of ${cfg.name} started`, fields);
   let lock: DirectoryLock | null = null;
   let snapshot: string | null = null;
   try {
     options.signal?.throwIfAborted();
     await _preflight(cfg);
     lock = await _lock(cfg);
+    emit(logger, "info", "backup.start", `backup of ${cfg.name} started`, fields);
     if (lock.swept.length > 0) {
       emit(logger, "warn", "backup.swept", `removed ${lock.swept.length} leftover temp files of an interrupted run`, {
         ...fields,
@@ -193,6 +194,12 @@ export async function runBackup(
     }
     const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy);
     const finalPath = join(cfg.backupDir, file);
+    if (await exists(finalPath)) {
+      // Checked again, atomically, when publishing; failing here saves the snapshot work.
+      throw new AlreadyExistsError(
+        `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
+      );
+    }
     snapshot = resolve(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));
 
     let lastTenth = 0;
@@ -200,8 +207,8 @@ export async function runBackup(
       const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
       if (tenth > lastTenth) {
         lastTenth = tenth;
-        emit(logger, "info", "backup.progress", `${phase} ${tenth * 10}%`, {
-          ...fields,
+        emit(logger, "info", "backup.progress", `${cfg.name} ${phase} ${tenth * 10}%`, {
+          database: cfg.name,
           phase,
           percent: tenth * 10,
           ...extra,

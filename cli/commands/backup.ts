@@ -91,11 +91,15 @@ export async function run(args: string[]): Promise<number> {
 
   const tty = stderrIsTerminal();
   const bar = new ProgressBar(tty && !values.quiet);
-  const logger: Logger = values.quiet
-    ? silentLogger
-    : tty
-    ? { log: (r) => r.event !== "backup.progress" && (bar.done(), textLogger.log(r)) }
-    : textLogger;
+  // Failures are printed once, as "error: ..." lines, so the logger skips them; on a
+  // terminal the progress bar replaces the progress records.
+  const logger: Logger = values.quiet ? silentLogger : {
+    log: (r) => {
+      if (r.event === "backup.failed" || (tty && r.event === "backup.progress")) return;
+      bar.done();
+      textLogger.log(r);
+    },
+  };
   const { signal, dispose } = abortOnSignals();
   const several = config.databases.length > 1;
   let failures = 0;

@@ -299,11 +299,17 @@ export class Statement {
           ? this.#lib.sqlite3_bind_int64(stmt, idx, BigInt(value))
           : this.#lib.sqlite3_bind_double(stmt, idx, value);
       } else if (typeof value === "string") {
+        // A zero-length buffer may reach C as NULL, which SQLite binds as NULL: pass one
+        // spare byte so "" stays an empty string.
         const bytes = _encoder.encode(value);
-        rc = this.#lib.sqlite3_bind_text(stmt, idx, bytes, bytes.byteLength, SQLITE_TRANSIENT);
+        const buf = bytes.byteLength > 0 ? bytes : new Uint8Array(1);
+        rc = this.#lib.sqlite3_bind_text(stmt, idx, buf, bytes.byteLength, SQLITE_TRANSIENT);
       } else if (value instanceof Uint8Array) {
-        const bytes = new Uint8Array(value); // own ArrayBuffer, SQLite copies it
-        rc = this.#lib.sqlite3_bind_blob(stmt, idx, bytes, bytes.byteLength, SQLITE_TRANSIENT);
+        if (value.byteLength === 0) rc = this.#lib.sqlite3_bind_zeroblob(stmt, idx, 0);
+        else {
+          const bytes = new Uint8Array(value); // own ArrayBuffer, SQLite copies it
+          rc = this.#lib.sqlite3_bind_blob(stmt, idx, bytes, bytes.byteLength, SQLITE_TRANSIENT);
+        }
       } else {
         throw new TypeError(`Cannot bind a value of type ${typeof value} to parameter ${idx}`);
       }

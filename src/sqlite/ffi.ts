@@ -104,6 +104,8 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int sqlite3_bind_zeroblob(sqlite3_stmt *stmt, int idx, int n): an empty blob, not NULL */
+  sqlite3_bind_zeroblob: { parameters: ["pointer", "i32", "i32"], result: "i32" },
   /** int sqlite3_bind_int64(sqlite3_stmt *stmt, int idx, sqlite3_int64 value) */
   sqlite3_bind_int64: { parameters: ["pointer", "i32", "i64"], result: "i32" },
   /** int sqlite3_bind_double(sqlite3_stmt *stmt, int idx, double value) */
