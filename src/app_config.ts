@@ -13,7 +13,14 @@ import { Database } from "./sqlite/database.ts";
 import { SqliteError } from "./sqlite/error.ts";
 import { SQLITE_NOTADB } from "./sqlite/constants.ts";
 
-/** The scope of sqlbk's backup config in `app_config`. */
+/**
+ * The scope of sqlbk's backup config in `app_config`.
+ *
+ * @example
+ * ```ts
+ * await loadConfigFromDb("app.db", { ageKeyFile: "age.key", scope: DEFAULT_CONFIG_SCOPE });
+ * ```
+ */
 export const DEFAULT_CONFIG_SCOPE = "sqlite_backup";
 
 /**

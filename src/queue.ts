@@ -16,7 +16,14 @@ import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_CONSTRAINT, SQLITE_LOCKED, SQLITE_
 import { ConfigError, errorMessage } from "./errors.ts";
 import { DurationError, formatDuration, parseDuration } from "./duration.ts";
 
-/** The job type of backup jobs; every other type belongs to the app and is never claimed. */
+/**
+ * The job type of backup jobs; every other type belongs to the app and is never claimed.
+ *
+ * @example
+ * ```ts
+ * db.query("SELECT id FROM job_queue WHERE job_type = ?", [JOB_TYPE_DB_BACKUP]);
+ * ```
+ */
 export const JOB_TYPE_DB_BACKUP = "db_backup";
 
 /**
@@ -92,7 +99,18 @@ export interface QueueJob {
   interval: string;
 }
 
-/** The claim on a job was lost: another worker reclaimed it, or the row was replaced or deleted. */
+/**
+ * The claim on a job was lost: another worker reclaimed it, or the row was replaced or deleted.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await queue.complete(claim.job);
+ * } catch (err) {
+ *   if (err instanceof ClaimLostError) console.error("another worker took the job over");
+ * }
+ * ```
+ */
 export class ClaimLostError extends Error {
   override name = "ClaimLostError";
 }
@@ -158,7 +176,14 @@ function _row(r: Record<string, unknown>): QueueJob {
   };
 }
 
-/** Whether an error is SQLITE_BUSY or SQLITE_LOCKED (the lock was held past the busy timeout). */
+/**
+ * Whether an error is SQLITE_BUSY or SQLITE_LOCKED (the lock was held past the busy timeout).
+ *
+ * @example
+ * ```ts
+ * try { await queue.claim({ workerId: "w", leaseMs: 60_000 }); } catch (err) { if (!isBusy(err)) throw err; }
+ * ```
+ */
 export function isBusy(err: unknown): boolean {
   return err instanceof SqliteError && (err.code === SQLITE_BUSY || err.code === SQLITE_LOCKED);
 }

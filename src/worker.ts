@@ -71,7 +71,15 @@ export interface WorkerSummary {
   results: BackupResult[];
 }
 
-/** The default worker id: `<hostname>:<pid>`. */
+/**
+ * The default worker id, written to `locked_by`: `<hostname>:<pid>` (`localhost` without
+ * `--allow-sys=hostname`).
+ *
+ * @example
+ * ```ts
+ * defaultWorkerId(); // "web1:4242"
+ * ```
+ */
 export function defaultWorkerId(): string {
   let host = "localhost";
   try {
