@@ -240,6 +240,7 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal!.reason ?? new Error("The worker was stopped"));
   signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort(); // stopped between the claim and now: give the row back at once
   const timer = ctx.timeoutMs > 0
     ? setTimeout(
       () =>

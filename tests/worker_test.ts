@@ -314,3 +314,31 @@ Deno.test("runWorker() beside an app writing synchronously to the same database 
   assert(slowest < 1_000, `an app write waited ${slowest} ms for a lock`);
   assert((await archives(backups)).length >= 1);
 });
+
+Deno.test("runWorker() with a custom handler passes the job and records its failure", async () => {
+  await using dir = await tempDir();
+  const { db } = await setup(dir);
+  const seen: unknown[] = [];
+  const summary = await runWorker({
+    dbPath: db,
+    once: true,
+    logger: silentLogger,
+    backoffMs: 5_000,
+    handler: {
+      handle(job, options) {
+        seen.push({
+          id: job.id,
+          jobType: job.jobType,
+          attempt: job.attempt,
+          signal: options?.signal instanceof AbortSignal,
+        });
+        return Promise.reject(new Error("handler says no"));
+      },
+    },
+  });
+  assertEquals([summary.ran, summary.failed], [1, 1]);
+  assertEquals(seen, [{ id: 1, jobType: "db_backup", attempt: 1, signal: true }]);
+  const [row] = await jobRows(db);
+  assertEquals([row.status, row.last_error], ["failed", "handler says no"]);
+  assertEquals(Date.parse(row.scheduled_for) - Date.parse(row.updated_at), 5_000);
+});
