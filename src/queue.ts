@@ -508,7 +508,11 @@ export class JobQueue {
            ORDER BY scheduled_for, id LIMIT 1`,
           [JOB_TYPE_DB_BACKUP, now, now, stale],
         ).map(_row);
-        if (expired.length > 0) options.onExpired?.(expired);
+        if (expired.length > 0) {
+          try {
+            options.onExpired?.(expired);
+          } catch { /* a reporting callback never undoes the claim */ }
+        }
         if (candidates.length === 0) return null;
         const c = candidates[0];
         const rows = this.#all(
