@@ -35,7 +35,7 @@ export { type BackupProgress, type BackupResult, runBackup, type RunBackupOption
 export { BackupBatchError, type BackupHandler, createBackupHandler, type Job } from "./src/job.ts";
 export { BackupTimeoutError, onlineBackup, type OnlineOptions } from "./src/strategies/online.ts";
 export { vacuumBackup, type VacuumOptions } from "./src/strategies/vacuum.ts";
-export type { SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
+export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
 export {
   type BackupConfig,
   type BackupConfigInput,
@@ -63,15 +63,23 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./src/verify.ts";
-export { applyRetention } from "./src/retention.ts";
-export { publishArchive, sweepLeftovers } from "./src/archive.ts";
-export { gunzipFile, gzipFile, type GzipOptions } from "./src/gzip.ts";
+export { applyRetention, type RetentionOptions } from "./src/retention.ts";
+export { publishArchive, type PublishedArchive, sweepLeftovers } from "./src/archive.ts";
+export { gunzipFile, gzipFile, type GzipOptions, type GzipResult } from "./src/gzip.ts";
 export { jsonLogger, type Logger, type LogRecord, silentLogger, textLogger } from "./src/logger.ts";
 export { ConfigError, ExitCode, VerifyError } from "./src/errors.ts";
-export { Database, type Row, type SqlValue, Statement } from "./src/sqlite/database.ts";
+export {
+  type BindValue,
+  Database,
+  type DatabaseOptions,
+  type OpenMode,
+  type Row,
+  type SqlValue,
+  Statement,
+} from "./src/sqlite/database.ts";
 export { Backup } from "./src/sqlite/backup.ts";
 export { SqliteError } from "./src/sqlite/error.ts";
-export { loadSqlite, SqliteLoadError } from "./src/sqlite/ffi.ts";
+export { loadSqlite, type SqliteLib, SqliteLoadError, SYMBOLS } from "./src/sqlite/ffi.ts";
 export { blueprint } from "./src/blueprint.ts";
 export {
   checkInterval,

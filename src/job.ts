@@ -318,12 +318,18 @@ async function _withDeadline<T>(
 
 /** Raised by a handler when some databases of a config failed; `results` holds the others. */
 export class BackupBatchError extends Error {
+  /** Always `"BackupBatchError"`. */
   override name = "BackupBatchError";
   /** The backups that succeeded. */
   readonly results: BackupResult[];
   /** Each failed database with its error. */
   readonly failures: { database: string; error: unknown }[];
 
+  /**
+   * Summarizes the failures in the message.
+   * @param results the backups that succeeded
+   * @param failures each failed database with its error
+   */
   constructor(results: BackupResult[], failures: { database: string; error: unknown }[]) {
     super(
       failures.length === 1

@@ -39,6 +39,7 @@ export interface OnlineOptions extends SnapshotOptions {
 
 /** Raised when an online backup does not reach DONE within `max_duration`. */
 export class BackupTimeoutError extends Error {
+  /** Always `"BackupTimeoutError"`. */
   override name = "BackupTimeoutError";
 }
 
