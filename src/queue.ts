@@ -112,6 +112,7 @@ export interface QueueJob {
  * ```
  */
 export class ClaimLostError extends Error {
+  /** The error's name, `ClaimLostError`. */
   override name = "ClaimLostError";
 }
 
@@ -681,6 +682,7 @@ export class JobQueue {
     if (this.#owned) this.db.close();
   }
 
+  /** Closes the queue (as {@link close}) at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.close();
   }
