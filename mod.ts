@@ -7,6 +7,9 @@
  * on every core and published atomically as
  * `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz` with a `.sha256` sidecar.
  *
+ * Scheduled backups run from the app's own `job_queue` table (restinpieces' format):
+ * `runWorker` claims due `db_backup` jobs, backs up, and schedules the next run.
+ *
  * @example
  * ```ts
  * import { runBackup, verifyBackup } from "./mod.ts";
@@ -14,6 +17,15 @@
  * const result = await runBackup({ sourcePath: "app.db", backupDir: "backups", keepLast: 7 });
  * await verifyBackup(result.path);
  * console.log(`${result.file}: ${result.bytes} bytes, sha256 ${result.sha256}`);
+ * ```
+ *
+ * @example Scheduled backups inside a Deno app
+ * ```ts
+ * import { loadConfig, runWorker } from "./mod.ts";
+ *
+ * const controller = new AbortController();
+ * Deno.addSignalListener("SIGTERM", () => controller.abort());
+ * await runWorker({ dbPath: "app.db", config: await loadConfig("sqlbk.toml"), signal: controller.signal });
  * ```
  *
  * @module
@@ -69,4 +81,36 @@ export { Backup } from "./src/sqlite/backup.ts";
 export { SqliteError } from "./src/sqlite/error.ts";
 export { loadSqlite, type SqliteLib, SqliteLoadError, SYMBOLS } from "./src/sqlite/ffi.ts";
 export { blueprint } from "./src/blueprint.ts";
+export {
+  checkInterval,
+  type Claim,
+  ClaimLostError,
+  type ClaimOptions,
+  type CompleteResult,
+  type FailOptions,
+  type FailResult,
+  formatTimestamp,
+  type InsertJobOptions,
+  isBusy,
+  JOB_QUEUE_SCHEMA,
+  JOB_TYPE_DB_BACKUP,
+  JobQueue,
+  type JobStatus,
+  nextSlot,
+  type OpenQueueOptions,
+  parseTimestamp,
+  type QueueJob,
+} from "./src/queue.ts";
+export { defaultWorkerId, runWorker, type WorkerOptions, type WorkerSummary } from "./src/worker.ts";
+export {
+  type AgeKeyOptions,
+  APP_CONFIG_SCHEMA,
+  type AppConfigRow,
+  DEFAULT_CONFIG_SCOPE,
+  loadConfigFromDb,
+  type LoadConfigFromDbOptions,
+  type PutConfigOptions,
+  putConfigToDb,
+  readAgeIdentities,
+} from "./src/app_config.ts";
 export { VERSION } from "./src/version.ts";

@@ -120,7 +120,7 @@ export async function onlineBackup(
     if (pinned) source.exec("COMMIT");
     dest.close();
     dest = null;
-    const pages = finalizeSnapshot(destPath);
+    const pages = await finalizeSnapshot(destPath);
     ok = true;
     return { pages, restarts: restarts, sourceJournalMode: mode };
   } finally {
