@@ -7,6 +7,9 @@
  * on every core and published atomically as
  * `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz` with a `.sha256` sidecar.
  *
+ * Scheduled backups run from the app's own `job_queue` table (restinpieces' format):
+ * `runWorker` claims due `db_backup` jobs, backs up, and schedules the next run.
+ *
  * The pull client fetches the newest backup of each database from a server over SFTP
  * (host keys checked against known_hosts), verifies it and keeps it: {@link pull},
  * {@link listBackups}, {@link restoreBackup}.
@@ -20,6 +23,15 @@
  * console.log(`${result.file}: ${result.bytes} bytes, sha256 ${result.sha256}`);
  * ```
  *
+ * @example Scheduled backups inside a Deno app
+ * ```ts
+ * import { loadConfig, runWorker } from "./mod.ts";
+ *
+ * const controller = new AbortController();
+ * Deno.addSignalListener("SIGTERM", () => controller.abort());
+ * await runWorker({ dbPath: "app.db", config: await loadConfig("sqlbk.toml"), signal: controller.signal });
+ * ```
+ *
  * @module
  */
 
@@ -27,7 +39,7 @@ export { type BackupProgress, type BackupResult, runBackup, type RunBackupOption
 export { BackupBatchError, type BackupHandler, createBackupHandler, type Job } from "./src/job.ts";
 export { BackupTimeoutError, onlineBackup, type OnlineOptions } from "./src/strategies/online.ts";
 export { vacuumBackup, type VacuumOptions } from "./src/strategies/vacuum.ts";
-export type { SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
+export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
 export {
   type BackupConfig,
   type BackupConfigInput,
@@ -55,16 +67,56 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./src/verify.ts";
-export { applyRetention } from "./src/retention.ts";
-export { publishArchive, sweepLeftovers } from "./src/archive.ts";
-export { gunzipFile, gzipFile, type GzipOptions } from "./src/gzip.ts";
+export { applyRetention, type RetentionOptions } from "./src/retention.ts";
+export { publishArchive, type PublishedArchive, sweepLeftovers } from "./src/archive.ts";
+export { gunzipFile, gzipFile, type GzipOptions, type GzipResult } from "./src/gzip.ts";
 export { jsonLogger, type Logger, type LogRecord, silentLogger, textLogger } from "./src/logger.ts";
 export { ConfigError, ExitCode, VerifyError } from "./src/errors.ts";
-export { Database, type Row, type SqlValue, Statement } from "./src/sqlite/database.ts";
+export {
+  type BindValue,
+  Database,
+  type DatabaseOptions,
+  type OpenMode,
+  type Row,
+  type SqlValue,
+  Statement,
+} from "./src/sqlite/database.ts";
 export { Backup } from "./src/sqlite/backup.ts";
 export { SqliteError } from "./src/sqlite/error.ts";
-export { loadSqlite, SqliteLoadError } from "./src/sqlite/ffi.ts";
+export { loadSqlite, type SqliteLib, SqliteLoadError, SYMBOLS } from "./src/sqlite/ffi.ts";
 export { blueprint } from "./src/blueprint.ts";
+export {
+  checkInterval,
+  type Claim,
+  ClaimLostError,
+  type ClaimOptions,
+  type CompleteResult,
+  type FailOptions,
+  type FailResult,
+  formatTimestamp,
+  type InsertJobOptions,
+  isBusy,
+  JOB_QUEUE_SCHEMA,
+  JOB_TYPE_DB_BACKUP,
+  JobQueue,
+  type JobStatus,
+  nextSlot,
+  type OpenQueueOptions,
+  parseTimestamp,
+  type QueueJob,
+} from "./src/queue.ts";
+export { defaultWorkerId, runWorker, type WorkerOptions, type WorkerSummary } from "./src/worker.ts";
+export {
+  type AgeKeyOptions,
+  APP_CONFIG_SCHEMA,
+  type AppConfigRow,
+  DEFAULT_CONFIG_SCOPE,
+  loadConfigFromDb,
+  type LoadConfigFromDbOptions,
+  type PutConfigOptions,
+  putConfigToDb,
+  readAgeIdentities,
+} from "./src/app_config.ts";
 export { VERSION } from "./src/version.ts";
 export { restoreBackup, type RestoreOptions, type RestoreResult } from "./src/restore.ts";
 export {

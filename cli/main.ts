@@ -22,6 +22,9 @@ export interface Command {
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   backup: () => import("./commands/backup.ts"),
   blueprint: () => import("./commands/blueprint.ts"),
+  "insert-job": () => import("./commands/insert_job.ts"),
+  run: () => import("./commands/run.ts"),
+  "config-put": () => import("./commands/config_put.ts"),
   pull: () => import("./commands/pull.ts"),
   verify: () => import("./commands/verify.ts"),
   restore: () => import("./commands/restore.ts"),

@@ -26,7 +26,9 @@ export const ExitCode = {
  * ```
  */
 export class ConfigError extends Error {
+  /** Always `"ConfigError"`. */
   override name = "ConfigError";
+  /** The CLI exit code for this error: 2. */
   readonly exitCode: number = ExitCode.USAGE;
 }
 
@@ -39,7 +41,9 @@ export class ConfigError extends Error {
  * ```
  */
 export class VerifyError extends Error {
+  /** Always `"VerifyError"`. */
   override name = "VerifyError";
+  /** The CLI exit code for this error: 3. */
   readonly exitCode: number = ExitCode.VERIFY;
 }
 

@@ -22,6 +22,7 @@ import { onlineBackup } from "./strategies/online.ts";
 import { vacuumBackup } from "./strategies/vacuum.ts";
 import { removeSnapshot, type SnapshotResult } from "./strategies/snapshot.ts";
 import { emit, type Logger, silentLogger, textLogger } from "./logger.ts";
+import { AlreadyExistsError, exists } from "./fs.ts";
 import { formatDuration } from "./duration.ts";
 
 /** What one successful backup produced. */
@@ -144,7 +145,7 @@ async function _lock(cfg: BackupConfig): Promise<DirectoryLock> {
   try {
     return await DirectoryLock.acquire(cfg.backupDir);
   } catch (err) {
-    if (err instanceof Deno.errors.PermissionDenied) {
+    if (err instanceof Deno.errors.PermissionDenied || /os error 30\b|read-only file system/i.test(errorMessage(err))) {
       throw new ConfigError(`Invalid "backup_dir" "${cfg.backupDir}": cannot write there: ${errorMessage(err)}`, {
         cause: err,
       });
@@ -193,6 +194,12 @@ export async function runBackup(
     }
     const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy);
     const finalPath = join(cfg.backupDir, file);
+    if (await exists(finalPath)) {
+      // Checked again, atomically, when publishing; failing here saves the snapshot work.
+      throw new AlreadyExistsError(
+        `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
+      );
+    }
     snapshot = resolve(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));
 
     let lastTenth = 0;
@@ -311,12 +318,18 @@ async function _withDeadline<T>(
 
 /** Raised by a handler when some databases of a config failed; `results` holds the others. */
 export class BackupBatchError extends Error {
+  /** Always `"BackupBatchError"`. */
   override name = "BackupBatchError";
   /** The backups that succeeded. */
   readonly results: BackupResult[];
   /** Each failed database with its error. */
   readonly failures: { database: string; error: unknown }[];
 
+  /**
+   * Summarizes the failures in the message.
+   * @param results the backups that succeeded
+   * @param failures each failed database with its error
+   */
   constructor(results: BackupResult[], failures: { database: string; error: unknown }[]) {
     super(
       failures.length === 1

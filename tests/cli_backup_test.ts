@@ -228,3 +228,60 @@ Deno.test("a full disk fails the backup with the reason and leaves earlier backu
     await run("umount", [mnt]);
   }
 });
+
+Deno.test("a backup_dir on a read-only file system is a configuration error", async () => {
+  await using dir = await tempDir();
+  const mnt = dir.join("ro");
+  await Deno.mkdir(mnt);
+  const mount = await run("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mnt]);
+  assertEquals(mount.code, 0, `this test mounts a read-only tmpfs (needs root): ${mount.stderr}`);
+  try {
+    await makeDatabase(dir.join("app.db"), { rows: 10 });
+    assertOneError(await sqlbk(["backup", "app.db", "-d", mnt], { cwd: dir.path }), 2, `cannot write there`);
+  } finally {
+    await run("umount", [mnt]);
+  }
+});
+
+Deno.test("a second backup into the same directory never sweeps the files of one still running", async () => {
+  await using dir = await tempDir();
+  await makeDatabase(dir.join("slow.db"), { rows: 20000, payload: 200 });
+  await makeDatabase(dir.join("quick.db"), { rows: 10 });
+  const slow = spawnSqlbk(["backup", "slow.db", "-d", "bk", "--pages-per-step", "5", "--sleep-interval", "1ms", "-q"], {
+    cwd: dir.path,
+  });
+  const deadline = Date.now() + 20_000;
+  while (!(await listDir(dir.join("bk")).catch(() => [])).some((n) => n.endsWith(".snapshot"))) {
+    if (Date.now() > deadline) throw new Error("the slow backup never started its snapshot");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const quick = await sqlbk(["backup", "quick.db", "-d", "bk"], { cwd: dir.path });
+  assertEquals(quick.code, 0, quick.stderr);
+  assert(!quick.stderr.includes("leftover"), quick.stderr);
+  const out = await slow.output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  const names = (await listDir(dir.join("bk"))).filter((n) => n.endsWith(".bck.gz"));
+  assertEquals(names.map((n) => n.split("-")[0]).sort(), ["quick", "slow"]);
+});
+
+Deno.test("sqlbk blueprint prints a valid template and refuses to overwrite without --force", async () => {
+  await using dir = await tempDir();
+  const printed = await sqlbk(["blueprint"]);
+  assertEquals(printed.code, 0);
+  assert(printed.stdout.includes(`strategy = "online"`));
+  const written = await sqlbk(["blueprint", "-o", "sqlbk.toml"], { cwd: dir.path });
+  assertEquals(written.code, 0, written.stderr);
+  assertEquals(await Deno.readTextFile(dir.join("sqlbk.toml")), printed.stdout);
+  await Deno.writeTextFile(dir.join("sqlbk.toml"), "# mine\n");
+  assertOneError(await sqlbk(["blueprint", "-o", "sqlbk.toml"], { cwd: dir.path }), 2, "use --force");
+  assertEquals(await Deno.readTextFile(dir.join("sqlbk.toml")), "# mine\n");
+  assertEquals((await sqlbk(["blueprint", "-o", "sqlbk.toml", "--force"], { cwd: dir.path })).code, 0);
+  assertEquals(await Deno.readTextFile(dir.join("sqlbk.toml")), printed.stdout);
+  // The template, with its source pointed at a real database, backs it up.
+  await makeDatabase(dir.join("app.db"), { rows: 10 });
+  const text = printed.stdout.replace(`source_path = "/srv/app/data/app.db"`, `source_path = "app.db"`)
+    .replace(`backup_dir = "/srv/app/backups"`, `backup_dir = "bk"`);
+  await Deno.writeTextFile(dir.join("real.toml"), text);
+  const backup = await sqlbk(["backup", "--config", "real.toml", "-q"], { cwd: dir.path });
+  assertEquals(backup.code, 0, backup.stderr);
+});

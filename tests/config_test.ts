@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
-import { loadConfig, normalizeBackupConfig, parseConfig } from "../src/config.ts";
+import { BACKUP_KEYS, loadConfig, normalizeBackupConfig, parseConfig } from "../src/config.ts";
 import { ConfigError } from "../src/errors.ts";
 import { blueprint } from "../src/blueprint.ts";
 import { tempDir } from "./support/db.ts";
@@ -114,18 +114,7 @@ Deno.test("blueprint() is a valid config with every key at its default", () => {
     0,
     6,
   ]);
-  for (
-    const key of [
-      "source_path",
-      "backup_dir",
-      "strategy",
-      "pages_per_step",
-      "sleep_interval",
-      "max_duration",
-      "keep_last",
-      "compression_level",
-    ]
-  ) {
+  for (const key of BACKUP_KEYS) {
     assert(blueprint().includes(`${key} =`), key);
   }
 });

@@ -79,6 +79,8 @@ export class Backup {
     if (rc !== SQLITE_OK) throw this.#dest.error("The online backup failed", rc);
   }
 
+  /** Same as closing; for `using`. */
+
   [Symbol.dispose](): void {
     try {
       this.finish();

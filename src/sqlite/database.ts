@@ -246,6 +246,8 @@ export class Database {
     }
   }
 
+  /** Same as closing; for `using`. */
+
   [Symbol.dispose](): void {
     this.close();
   }
@@ -261,6 +263,7 @@ export class Database {
  * ```
  */
 export class Statement {
+  /** The SQL text the statement was compiled from. */
   readonly sql: string;
   #db: Database;
   #lib: SqliteLib;
@@ -410,6 +413,8 @@ export class Statement {
     this.#stmt = null;
     this.#db._forget(this);
   }
+
+  /** Same as closing; for `using`. */
 
   [Symbol.dispose](): void {
     this.finalize();

@@ -17,6 +17,7 @@ import { resultCodeName } from "./constants.ts";
  * ```
  */
 export class SqliteError extends Error {
+  /** Always `"SqliteError"`. */
   override name = "SqliteError";
   /** Primary result code (`extendedCode & 0xff`), e.g. 5 for SQLITE_BUSY. */
   readonly code: number;
@@ -26,6 +27,7 @@ export class SqliteError extends Error {
   readonly sqliteMessage: string;
 
   /**
+   * Builds the error; the message reads `<action>: <sqlite message> (<code name>)`.
    * @param action what sqlbk was doing, e.g. `Cannot open database "app.db"`
    * @param extendedCode the extended result code
    * @param sqliteMessage SQLite's own text for the error

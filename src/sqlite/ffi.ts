@@ -182,6 +182,7 @@ function _envVar(name: string): string | undefined {
 
 /** Raised when libsqlite3 cannot be found, loaded, or is too old. */
 export class SqliteLoadError extends Error {
+  /** Always `"SqliteLoadError"`. */
   override name = "SqliteLoadError";
 }
 

@@ -39,6 +39,7 @@ export interface OnlineOptions extends SnapshotOptions {
 
 /** Raised when an online backup does not reach DONE within `max_duration`. */
 export class BackupTimeoutError extends Error {
+  /** Always `"BackupTimeoutError"`. */
   override name = "BackupTimeoutError";
 }
 
@@ -119,7 +120,7 @@ export async function onlineBackup(
     if (pinned) source.exec("COMMIT");
     dest.close();
     dest = null;
-    const pages = finalizeSnapshot(destPath);
+    const pages = await finalizeSnapshot(destPath);
     ok = true;
     return { pages, restarts: restarts, sourceJournalMode: mode };
   } finally {

@@ -70,17 +70,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Makes a finished snapshot one self-contained file: `journal_mode=DELETE` (a copy of a
- * WAL database is itself marked WAL), and returns its page count.
+ * WAL database is itself marked WAL), and returns its page count. The switch rewrites and
+ * syncs the file, so it runs off the JavaScript thread (a host app's event loop keeps going).
  *
  * @example
  * ```ts
  * const pages = await finalizeSnapshot(".sqlbk-app-1234.snapshot");
  * ```
  */
-export function finalizeSnapshot(path: string): number {
+export async function finalizeSnapshot(path: string): Promise<number> {
   const db = new Database(path, { mode: "readwrite" });
   try {
-    const mode = String(Object.values(db.query("PRAGMA journal_mode=DELETE")[0])[0]);
+    const mode = String(Object.values((await db.queryAsync("PRAGMA journal_mode=DELETE"))[0])[0]);
     if (mode !== "delete") {
       throw new Error(`Cannot switch snapshot "${path}" to journal_mode=DELETE: SQLite kept "${mode}"`);
     }

@@ -58,7 +58,7 @@ export async function vacuumBackup(
     if (signal?.aborted) throw abortReason(signal);
     source.close();
     source = null;
-    const pages = finalizeSnapshot(destPath);
+    const pages = await finalizeSnapshot(destPath);
     ok = true;
     return { pages, restarts: 0, sourceJournalMode: mode };
   } finally {

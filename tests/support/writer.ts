@@ -12,6 +12,7 @@ path, table, interval, stop = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.
 db = sqlite3.connect(path, timeout=30, isolation_level=None)
 db.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, at REAL, body TEXT)")
 lat = []
+slow = []
 errors = 0
 print("ready", flush=True)
 while not os.path.exists(stop):
@@ -20,7 +21,10 @@ while not os.path.exists(stop):
         db.execute("BEGIN IMMEDIATE")
         db.execute(f"INSERT INTO {table} (at, body) VALUES (?, ?)", (time.time(), "x" * 200))
         db.execute("COMMIT")
-        lat.append((time.perf_counter() - t0) * 1000)
+        ms = (time.perf_counter() - t0) * 1000
+        lat.append(ms)
+        if ms > 50:
+            slow.append([round(time.time(), 3), round(ms, 1)])
     except sqlite3.OperationalError:
         errors += 1
         try:
@@ -31,7 +35,7 @@ while not os.path.exists(stop):
 lat.sort()
 def pct(p):
     return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0
-print(json.dumps({"commits": len(lat), "errors": errors, "p50": pct(0.5), "p99": pct(0.99), "max": lat[-1] if lat else 0}), flush=True)
+print(json.dumps({"commits": len(lat), "errors": errors, "p50": pct(0.5), "p99": pct(0.99), "max": lat[-1] if lat else 0, "slow": slow}), flush=True)
 `;
 
 /** What the writer measured. */
@@ -46,6 +50,8 @@ export interface WriterStats {
   p99: number;
   /** Slowest commit in ms. */
   max: number;
+  /** Commits slower than 50 ms: [unix time in s, ms]. */
+  slow: [number, number][];
 }
 
 /** A running writer. */
