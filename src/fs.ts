@@ -40,6 +40,23 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * Flushes a file's data and metadata to disk.
+ *
+ * @example
+ * ```ts
+ * await fsyncFile("pulled/app.bck.gz.partial");
+ * ```
+ */
+export async function fsyncFile(path: string): Promise<void> {
+  const file = await Deno.open(path, { read: true, write: true });
+  try {
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
+/**
  * Removes a file, ignoring "not found". Other errors are thrown.
  *
  * @example

@@ -9,7 +9,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
-import { exists, fsyncDir, removeIfExists } from "./fs.ts";
+import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
 import { formatTimestamp } from "./naming.ts";
 import { verifyBackup } from "./verify.ts";
 
@@ -33,15 +33,6 @@ export interface RestoreResult {
   sha256: string;
   /** Size of the restored database. */
   bytes: number;
-}
-
-async function _fsync(path: string): Promise<void> {
-  const f = await Deno.open(path, { read: true, write: true });
-  try {
-    await f.sync();
-  } finally {
-    f.close();
-  }
 }
 
 /**
@@ -95,7 +86,7 @@ export async function restoreBackup(
     });
     if (!compressed) {
       await Deno.copyFile(backupPath, tmp);
-      await _fsync(tmp);
+      await fsyncFile(tmp);
     }
     options.signal?.throwIfAborted();
     if (present) {
@@ -105,7 +96,7 @@ export async function restoreBackup(
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) throw err;
         await Deno.copyFile(dest, previous);
-        await _fsync(previous);
+        await fsyncFile(previous);
       }
     }
     await Deno.rename(tmp, dest);

@@ -11,7 +11,8 @@
 import { createHash } from "node:crypto";
 import { join, posix, resolve } from "node:path";
 import { errorMessage, VerifyError } from "../errors.ts";
-import { exists, fsyncDir, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
+import { sleep } from "../sleep.ts";
+import { exists, fsyncDir, fsyncFile, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
 import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
@@ -139,20 +140,6 @@ export function chooseLatest(entries: RemoteEntry[]): Map<string, BackupName> {
   return latest;
 }
 
-function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolveSleep, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolveSleep();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 async function _readState(path: string): Promise<_PartialState | null> {
   try {
     const s = JSON.parse(await Deno.readTextFile(path));
@@ -168,15 +155,6 @@ async function _localSize(path: string): Promise<number | null> {
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
-  }
-}
-
-async function _fsyncFile(path: string): Promise<void> {
-  const f = await Deno.open(path, { read: true, write: true });
-  try {
-    await f.sync();
-  } finally {
-    f.close();
   }
 }
 
@@ -420,7 +398,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
             attempt + 1
           } of ${o.retries})`,
         );
-        await _sleep(delay, o.signal);
+        await sleep(delay, o.signal);
         for (;;) {
           try {
             const session = await o.reconnect();
@@ -435,7 +413,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
             attempt++;
             const wait = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
             o.log(`${database}: ${errorMessage(reconnectErr)}; retrying in ${wait / 1000}s`);
-            await _sleep(wait, o.signal);
+            await sleep(wait, o.signal);
           }
         }
       }
@@ -472,7 +450,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     }
 
     // Publish: fsync, rename into place, fsync the directory; then the sidecar.
-    await _fsyncFile(partialPath);
+    await fsyncFile(partialPath);
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
     await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
@@ -530,7 +508,7 @@ async function _publishLatest(
         });
       } else {
         await Deno.copyFile(archivePath, tmp);
-        await _fsyncFile(tmp);
+        await fsyncFile(tmp);
       }
     } catch (err) {
       await removeIfExists(tmp).catch(() => {});
@@ -538,7 +516,7 @@ async function _publishLatest(
     }
   }
   try {
-    await _fsyncFile(tmp);
+    await fsyncFile(tmp);
     await Deno.rename(tmp, latestDbPath);
     await fsyncDir(o.localDir);
   } catch (err) {

@@ -7,6 +7,7 @@
 
 import { Database } from "../sqlite/database.ts";
 import { removeIfExists } from "../fs.ts";
+export { abortReason, sleep } from "../sleep.ts";
 
 /** Progress of a snapshot, reported after each online step. */
 export interface SnapshotProgress {
@@ -34,38 +35,6 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
   /** How long to wait on a locked source, in ms. Default 5000. */
   busyTimeoutMs?: number;
-}
-
-/** Raised when a snapshot is stopped by its AbortSignal. */
-export function abortReason(signal: AbortSignal): Error {
-  const reason = signal.reason;
-  return reason instanceof Error
-    ? reason
-    : new DOMException(String(reason ?? "The backup was cancelled"), "AbortError");
-}
-
-/**
- * Sleeps `ms`, waking early (and rejecting) when `signal` aborts.
- *
- * @example
- * ```ts
- * await sleep(10, controller.signal);
- * ```
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(abortReason(signal));
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**

@@ -1,0 +1,44 @@
+/**
+ * Abortable waiting, shared by the strategies, the worker and the pull client.
+ *
+ * @module
+ */
+
+/**
+ * The error to reject with when `signal` aborts: its reason when that is an Error.
+ *
+ * @example
+ * ```ts
+ * if (signal.aborted) throw abortReason(signal);
+ * ```
+ */
+export function abortReason(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  return reason instanceof Error
+    ? reason
+    : new DOMException(String(reason ?? "The backup was cancelled"), "AbortError");
+}
+
+/**
+ * Sleeps `ms`, waking early (and rejecting) when `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * await sleep(10, controller.signal);
+ * ```
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
