@@ -134,6 +134,7 @@ export {
   connectSftp,
   DEFAULT_CIPHERS,
   type RemoteEntry,
+  type SftpChannel,
   SftpSession,
   SshError,
   type SshErrorKind,
@@ -151,5 +152,5 @@ export {
   readKnownHosts,
 } from "./src/pull/known_hosts.ts";
 export { loadSshConfig, resolveSshConfig, type SshHostConfig } from "./src/pull/ssh_config.ts";
-export { authMethods, DEFAULT_IDENTITIES, loadIdentity } from "./src/pull/auth.ts";
+export { type AuthMethod, authMethods, type AuthOptions, DEFAULT_IDENTITIES, loadIdentity } from "./src/pull/auth.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";

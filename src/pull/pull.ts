@@ -96,6 +96,7 @@ export interface PullResult {
  * a verification failure, else 1.
  */
 export class PullBatchError extends Error {
+  /** Always `"PullBatchError"`. */
   override name = "PullBatchError";
   /** The failures, by database. */
   readonly failures: { database: string; error: unknown }[];
@@ -103,6 +104,11 @@ export class PullBatchError extends Error {
   readonly results: PullResult[];
   /** 3 when all failures are verification failures, else 1. */
   readonly exitCode: number;
+  /**
+   * Summarizes the failures in the message.
+   * @param failures each failed database with its error
+   * @param results the pulls that succeeded
+   */
   constructor(failures: { database: string; error: unknown }[], results: PullResult[]) {
     super(
       `${failures.length} database(s) failed: ` +

@@ -45,11 +45,18 @@ export type SshErrorKind =
  * ```
  */
 export class SshError extends Error {
+  /** Always `"SshError"`. */
   override name = "SshError";
   /** What went wrong. */
   readonly kind: SshErrorKind;
   /** Whether reconnecting may help. */
   readonly retryable: boolean;
+  /**
+   * Builds the error.
+   * @param kind what failed (connection, host key, authentication, ...)
+   * @param message the one-line message
+   * @param options `cause`, and `retryable` (a dropped connection that a retry may fix)
+   */
   constructor(kind: SshErrorKind, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
     super(message, { cause: options.cause });
     this.kind = kind;
@@ -121,8 +128,9 @@ function _home(options: { home?: string }): string {
   return options.home ?? Deno.env.get("HOME") ?? "";
 }
 
+/** ssh2's SFTP channel object (ssh2 ships no types that Deno reads). */
 // deno-lint-ignore no-explicit-any
-type _Sftp = any;
+export type SftpChannel = any;
 
 /**
  * An open SFTP session. Close it with {@link SftpSession.close} (or `await using`).
@@ -135,7 +143,7 @@ type _Sftp = any;
  */
 export class SftpSession implements AsyncDisposable {
   /** The underlying ssh2 SFTP channel (for the parallel downloader). */
-  readonly sftp: _Sftp;
+  readonly sftp: SftpChannel;
   /** `user@host:port`, for messages. */
   readonly label: string;
   /** The negotiated cipher, e.g. `aes128-gcm@openssh.com`. */
@@ -146,7 +154,7 @@ export class SftpSession implements AsyncDisposable {
   #lostListeners = new Set<(err: SshError) => void>();
 
   /** @internal */
-  constructor(client: ssh2.Client, sftp: _Sftp, label: string, cipher: string) {
+  constructor(client: ssh2.Client, sftp: SftpChannel, label: string, cipher: string) {
     this.#client = client;
     this.sftp = sftp;
     this.label = label;
@@ -470,8 +478,8 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
       }
     });
     if (acceptedLine) await acceptedLine;
-    const sftp = await new Promise<_Sftp>((resolve, reject) => {
-      client.sftp((err: Error | undefined, sftp: _Sftp) => {
+    const sftp = await new Promise<SftpChannel>((resolve, reject) => {
+      client.sftp((err: Error | undefined, sftp: SftpChannel) => {
         if (err) {
           reject(
             new SshError("remote", `Cannot start SFTP on ${label}: ${err.message} (is the sftp subsystem enabled?)`),
