@@ -21,10 +21,14 @@ let outputBytes = 0;
 let failure: unknown = null;
 let done: Promise<void> | null = null;
 
-// deno-lint-ignore no-explicit-any
-const post = (msg: unknown) => (self as any).postMessage(msg);
+/** The worker's global scope, typed the same whichever lib the checker uses. */
+const scope = self as unknown as {
+  onmessage: ((event: MessageEvent<Message>) => void) | null;
+  postMessage(message: unknown): void;
+};
+const post = (msg: unknown) => scope.postMessage(msg);
 
-self.onmessage = async (event: MessageEvent<Message>) => {
+scope.onmessage = async (event: MessageEvent<Message>) => {
   const m = event.data;
   if (m.type === "start") {
     const count = new Transform({
