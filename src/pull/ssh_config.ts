@@ -2,12 +2,14 @@
  * The parts of OpenSSH's `~/.ssh/config` the pull client honours: `Host` blocks and their
  * `HostName`, `User`, `Port` and `IdentityFile`, matched as `ssh` matches them (patterns
  * with `*`, `?` and `!negation`; the first value obtained for a key wins; every
- * `IdentityFile` adds up). `Match` blocks are not evaluated and never apply.
+ * `IdentityFile` adds up), and `Include` (globs in the file name, paths relative to
+ * `~/.ssh`, read in place, 16 levels deep at most). `Match` blocks are not evaluated and
+ * never apply.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 
 /** What `~/.ssh/config` says about one host. */
 export interface SshHostConfig {
@@ -35,8 +37,23 @@ function _tokens(line: string): string[] {
   return out;
 }
 
-function _parse(text: string): _Block[] {
+/** How `Include` finds files: the directory relative names start from, and a reader. */
+interface _IncludeContext {
+  /** `~` expansion. */
+  home: string;
+  /** Reads a file's text, or returns null when it cannot be read. */
+  read: (path: string) => string | null;
+  /** Lists a directory's entries, or returns [] when it cannot be read. */
+  list: (dir: string) => string[];
+}
+
+function _parse(text: string, include?: _IncludeContext): _Block[] {
   const blocks: _Block[] = [{ patterns: ["*"], options: [] }];
+  _parseInto(blocks, text, include, 0);
+  return blocks;
+}
+
+function _parseInto(blocks: _Block[], text: string, include: _IncludeContext | undefined, depth: number): void {
   for (const rawLine of text.split(/\r?\n/)) {
     const line = rawLine.trim();
     if (line === "" || line.startsWith("#")) continue;
@@ -46,9 +63,31 @@ function _parse(text: string): _Block[] {
     const key = tokens[0].toLowerCase();
     if (key === "host") blocks.push({ patterns: tokens.slice(1), options: [] });
     else if (key === "match") blocks.push({ patterns: null, options: [] });
-    else blocks[blocks.length - 1].options.push([key, tokens.slice(1).join(" ")]);
+    else if (key === "include") {
+      if (!include || depth >= 16) continue;
+      // The included text reads as if written here: its options before any Host line
+      // belong to the enclosing block, its Host lines open blocks of their own; after it,
+      // the enclosing block goes on (as OpenSSH restores its state after an Include).
+      const outer = blocks[blocks.length - 1].patterns;
+      for (const path of tokens.slice(1).flatMap((arg) => _expandInclude(arg, include))) {
+        const included = include.read(path);
+        if (included !== null) _parseInto(blocks, included, include, depth + 1);
+      }
+      if (blocks[blocks.length - 1].patterns !== outer) blocks.push({ patterns: outer, options: [] });
+    } else blocks[blocks.length - 1].options.push([key, tokens.slice(1).join(" ")]);
   }
-  return blocks;
+}
+
+/** The files one `Include` argument names: `~` expanded, relative to `~/.ssh`, a glob in the last part. */
+function _expandInclude(arg: string, include: _IncludeContext): string[] {
+  let path = arg === "~" || arg.startsWith("~/") ? join(include.home, arg.slice(1)) : arg;
+  if (!isAbsolute(path)) path = join(include.home, ".ssh", path);
+  const dir = dirname(path);
+  const last = path.slice(dir.length + 1);
+  if (!/[*?]/.test(last)) return [path];
+  return include.list(dir).filter((name) => !name.startsWith(".") && _glob(last, name)).sort().map((name) =>
+    join(dir, name)
+  );
 }
 
 function _glob(pattern: string, text: string): boolean {
@@ -74,7 +113,8 @@ function _matches(patterns: string[], host: string): boolean {
  *
  * @param text the config file's text
  * @param host the host as the user typed it (an alias or a name)
- * @param options `home` expands `~` and `%d` (default: `$HOME`); `localUser` expands `%u`
+ * @param options `home` expands `~` and `%d` (default: `$HOME`); `localUser` expands `%u`;
+ *   `followIncludes` reads `Include`d files (default true)
  *
  * @example
  * ```ts
@@ -85,12 +125,29 @@ function _matches(patterns: string[], host: string): boolean {
 export function resolveSshConfig(
   text: string,
   host: string,
-  options: { home?: string; localUser?: string } = {},
+  options: { home?: string; localUser?: string; followIncludes?: boolean } = {},
 ): SshHostConfig {
   const home = options.home ?? Deno.env.get("HOME") ?? "";
+  const include: _IncludeContext | undefined = options.followIncludes === false ? undefined : {
+    home,
+    read: (path) => {
+      try {
+        return Deno.readTextFileSync(path);
+      } catch {
+        return null;
+      }
+    },
+    list: (dir) => {
+      try {
+        return [...Deno.readDirSync(dir)].filter((e) => !e.isDirectory).map((e) => e.name);
+      } catch {
+        return [];
+      }
+    },
+  };
   const found = new Map<string, string>();
   const identityRaw: string[] = [];
-  for (const block of _parse(text)) {
+  for (const block of _parse(text, include)) {
     if (block.patterns === null || !_matches(block.patterns, host)) continue;
     for (const [key, value] of block.options) {
       if (key === "identityfile") identityRaw.push(value);
