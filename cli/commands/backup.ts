@@ -13,7 +13,7 @@ import { type BackupResult, runBackup } from "../../src/job.ts";
 import { type Logger, silentLogger, textLogger } from "../../src/logger.ts";
 
 /** One line for the command list. */
-export const summary = "Back up a live SQLite database to a compressed, verified-on-write archive";
+export const summary = "Back up a live SQLite database to a gzip archive with a SHA-256 sidecar";
 
 /** The help text. */
 export const help = `sqlbk backup: take a consistent snapshot of a live SQLite database, gzip it and publish it
