@@ -51,7 +51,10 @@ Deno.test("sqlbk pull reports connection refused, unknown host, timeout and a mi
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = (closed.addr as Deno.NetAddr).port;
   closed.close();
-  let out = await sqlbk(["pull", `127.0.0.1:/x`, "--port", String(closedPort), ...common], { env: env(dir.path) });
+  // --retries 0: the error alone (retries of a refused connection are tested in pull_test.ts).
+  let out = await sqlbk(["pull", `127.0.0.1:/x`, "--port", String(closedPort), "--retries", "0", ...common], {
+    env: env(dir.path),
+  });
   assertEquals(out.code, 1);
   assertStringIncludes(oneLine(out.stderr), "connection refused");
 
@@ -68,9 +71,12 @@ Deno.test("sqlbk pull reports connection refused, unknown host, timeout and a mi
   try {
     const port = (silent.addr as Deno.NetAddr).port;
     const started = Date.now();
-    out = await sqlbk(["pull", `127.0.0.1:/x`, "--port", String(port), "--timeout", "1s", ...common], {
-      env: env(dir.path),
-    });
+    out = await sqlbk(
+      ["pull", `127.0.0.1:/x`, "--port", String(port), "--timeout", "1s", "--retries", "0", ...common],
+      {
+        env: env(dir.path),
+      },
+    );
     assertEquals(out.code, 1);
     assertStringIncludes(oneLine(out.stderr), "timed out after 1s");
     if (Date.now() - started > 15_000) throw new Error("the timeout was not honoured");

@@ -377,3 +377,63 @@ Deno.test("sqlbk pull starts over when the remote file changed since the .partia
   assert(!out.stderr.includes("resuming"));
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));
 });
+
+Deno.test("pull() retries a refused first connection and succeeds once the server is back", async () => {
+  const { pull } = await import("../src/pull/pull.ts");
+  await using dir = await tempDir();
+  await using server = await startSshd();
+  await placeBackup(server.remoteDir, NEW_A);
+  await server.stop();
+  const logs: string[] = [];
+  const pulling = pull(`${server.user}@127.0.0.1:${server.remoteDir}`, {
+    port: server.port,
+    identityFiles: [server.clientKey],
+    knownHostsFile: server.knownHosts,
+    agentSocket: null,
+    home: dir.path,
+    localDir: dir.join("pulled"),
+    retries: 5,
+    retryDelayMs: 200,
+    onLog: (line) => logs.push(line),
+  });
+  let settled = false;
+  pulling.then(() => settled = true, () => settled = true);
+  // The same sshd, same port and keys, back after the first refusal.
+  while (logs.length === 0 && !settled) await new Promise((r) => setTimeout(r, 20));
+  const again = new Deno.Command("/usr/sbin/sshd", {
+    args: ["-D", "-e", "-f", join(server.dir, "sshd_config")],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const results = await pulling;
+    assertEquals(results.map((r) => r.file), [NEW_A]);
+    assertStringIncludes(logs[0], "retrying in 0.2s (attempt 1 of 5)");
+  } finally {
+    again.kill("SIGTERM");
+    await again.status;
+  }
+});
+
+Deno.test("pull() does not retry an authentication failure", async () => {
+  const { pull } = await import("../src/pull/pull.ts");
+  await using dir = await tempDir();
+  await using server = await startSshd();
+  await placeBackup(server.remoteDir, NEW_A);
+  const stranger = await keygen(dir.join("stranger"));
+  const logs: string[] = [];
+  const err = await pull(`${server.user}@127.0.0.1:${server.remoteDir}`, {
+    port: server.port,
+    identityFiles: [stranger],
+    knownHostsFile: server.knownHosts,
+    agentSocket: null,
+    home: dir.path,
+    localDir: dir.join("pulled"),
+    retries: 5,
+    retryDelayMs: 200,
+    onLog: (line) => logs.push(line),
+  }).then(() => null, (e) => e);
+  assert(err instanceof Error && /auth|rejected|denied/i.test(err.message), String(err));
+  assertEquals(logs.filter((l) => l.includes("retrying")), []);
+});

@@ -49,7 +49,7 @@ Options (flags override the [pull] table of --config):
   -t, --to DIR               local directory for the backups, created if missing (default: .)
       --db NAME              pull only this database; repeatable (default: every database found)
 ${CONNECTION_HELP}
-      --retries N            reconnect and resume after a dropped connection (default: 3)
+      --retries N            retry a refused or timed-out connection, and resume after a drop (default: 3)
       --keep-last N          keep the N newest local backups per database, 0 keeps all (default: 0);
                              the newest verified copy is never deleted
       --decompress           also publish the verified database as <DIR>/<database>-latest.db

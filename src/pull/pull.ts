@@ -165,6 +165,31 @@ async function _localSize(path: string): Promise<number | null> {
 }
 
 /**
+ * The first connection, retried like a dropped transfer when the failure may pass (refused,
+ * timed out, dropped): a server rebooting or a network blip must not cost a nightly pull.
+ * Authentication, host-key and name errors fail at once.
+ */
+async function _connectWithRetries(
+  connect: () => Promise<SftpSession>,
+  retries: number,
+  delayMs: number,
+  log: (line: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<SftpSession> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await connect();
+    } catch (err) {
+      const transient = err instanceof SshError && ["refused", "timeout", "connection"].includes(err.kind);
+      if (!transient || attempt >= retries || signal?.aborted) throw err;
+      const delay = Math.min(30_000, delayMs * 2 ** attempt);
+      log(`${errorMessage(err)}; retrying in ${delay / 1000}s (attempt ${attempt + 1} of ${retries})`);
+      await sleep(delay, signal);
+    }
+  }
+}
+
+/**
  * Pulls the newest backup of each database from an SFTP server into a local directory.
  * Resolves to one result per database; throws the error of a single failed database, or
  * a {@link PullBatchError} when several failed. A backup that fails verification throws
@@ -201,7 +226,13 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
     if (!(await lockFile.tryLock(true))) {
       throw new Error(`Another "sqlbk pull" is writing into "${localDir}"; wait for it to finish`);
     }
-    let session: SftpSession = await connect();
+    let session: SftpSession = await _connectWithRetries(
+      connect,
+      retries,
+      options.retryDelayMs ?? 1000,
+      log,
+      options.signal,
+    );
     try {
       const remoteDir = t.remoteDir;
       const where = `${session.label}:${remoteDir}`;
