@@ -378,14 +378,9 @@ Deno.test("sqlbk pull starts over when the remote file changed since the .partia
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));
 });
 
-Deno.test("pull() retries a refused first connection and succeeds once the server is back", async () => {
-  const { pull } = await import("../src/pull/pull.ts");
-  await using dir = await tempDir();
-  await using server = await startSshd();
-  await placeBackup(server.remoteDir, NEW_A);
-  await server.stop();
-  const logs: string[] = [];
-  const pulling = pull(`${server.user}@127.0.0.1:${server.remoteDir}`, {
+/** In-process pull options against a test server: 5 retries 200 ms apart, log lines into `logs`. */
+function retryingOptions(server: Sshd, dir: { path: string; join(...p: string[]): string }, logs: string[]) {
+  return {
     port: server.port,
     identityFiles: [server.clientKey],
     knownHostsFile: server.knownHosts,
@@ -394,8 +389,18 @@ Deno.test("pull() retries a refused first connection and succeeds once the serve
     localDir: dir.join("pulled"),
     retries: 5,
     retryDelayMs: 200,
-    onLog: (line) => logs.push(line),
-  });
+    onLog: (line: string) => logs.push(line),
+  };
+}
+
+Deno.test("pull() retries a refused first connection and succeeds once the server is back", async () => {
+  const { pull } = await import("../src/pull/pull.ts");
+  await using dir = await tempDir();
+  await using server = await startSshd();
+  await placeBackup(server.remoteDir, NEW_A);
+  await server.stop();
+  const logs: string[] = [];
+  const pulling = pull(`${server.user}@127.0.0.1:${server.remoteDir}`, retryingOptions(server, dir, logs));
   let settled = false;
   pulling.then(() => settled = true, () => settled = true);
   // The same sshd, same port and keys, back after the first refusal.
@@ -424,15 +429,8 @@ Deno.test("pull() does not retry an authentication failure", async () => {
   const stranger = await keygen(dir.join("stranger"));
   const logs: string[] = [];
   const err = await pull(`${server.user}@127.0.0.1:${server.remoteDir}`, {
-    port: server.port,
+    ...retryingOptions(server, dir, logs),
     identityFiles: [stranger],
-    knownHostsFile: server.knownHosts,
-    agentSocket: null,
-    home: dir.path,
-    localDir: dir.join("pulled"),
-    retries: 5,
-    retryDelayMs: 200,
-    onLog: (line) => logs.push(line),
   }).then(() => null, (e) => e);
   assert(err instanceof Error && /auth|rejected|denied/i.test(err.message), String(err));
   assertEquals(logs.filter((l) => l.includes("retrying")), []);
