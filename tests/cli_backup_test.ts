@@ -285,3 +285,28 @@ Deno.test("sqlbk blueprint prints a valid template and refuses to overwrite with
   const backup = await sqlbk(["backup", "--config", "real.toml", "-q"], { cwd: dir.path });
   assertEquals(backup.code, 0, backup.stderr);
 });
+
+Deno.test("SIGTERM or SIGINT stops sqlbk backup between steps: exit 1, no temp files, nothing published", async () => {
+  await using dir = await tempDir();
+  await makeDatabase(dir.join("big.db"), { rows: 30000, payload: 200 });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const backupDir = dir.join(`bk-${signal}`);
+    const child = spawnSqlbk(
+      ["backup", "big.db", "-d", backupDir, "--pages-per-step", "5", "--sleep-interval", "2ms"],
+      {
+        cwd: dir.path,
+      },
+    );
+    const deadline = Date.now() + 20_000;
+    while (!(await listDir(backupDir).catch(() => [])).some((n) => n.endsWith(".snapshot"))) {
+      if (Date.now() > deadline) throw new Error("the backup never started its snapshot");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill(signal);
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assert(stderr.includes("error: Interrupted by a signal; nothing was published"), stderr);
+    assertEquals(await listDir(backupDir), [".sqlbk.lock"], signal);
+  }
+});

@@ -136,10 +136,8 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     dispose();
   }
-  if (signal.aborted) {
-    console.error("error: interrupted; nothing partial was published");
-    return ExitCode.FAILURE;
-  }
+  // An interrupted backup has already printed its error line ("Interrupted by a signal; ...").
+  if (signal.aborted) return ExitCode.FAILURE;
   if (failures > 0) return several ? ExitCode.FAILURE : lastCode;
   return ExitCode.OK;
 }
