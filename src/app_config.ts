@@ -10,8 +10,7 @@ import { armor, Decrypter, Encrypter, identityToRecipient } from "age-encryption
 import { parseConfig, type SqlbkConfig } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { Database } from "./sqlite/database.ts";
-import { SqliteError } from "./sqlite/error.ts";
-import { SQLITE_NOTADB } from "./sqlite/constants.ts";
+import { openAppDatabase } from "./app_db.ts";
 
 /**
  * The scope of sqlbk's backup config in `app_config`.
@@ -102,30 +101,6 @@ async function _identities(options: AgeKeyOptions): Promise<{ identities: string
   throw new ConfigError(`No age key given: pass --age-key FILE (an age identity file, "AGE-SECRET-KEY-1...")`);
 }
 
-function _open(dbPath: string, mode: "readonly" | "readwrite"): Database {
-  try {
-    if (!Deno.statSync(dbPath).isFile) throw new ConfigError(`Invalid --dbpath "${dbPath}": not a regular file`);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new ConfigError(`Invalid --dbpath "${dbPath}": no such file (give the app's SQLite database)`, {
-        cause: err,
-      });
-    }
-    throw err;
-  }
-  const db = new Database(dbPath, { mode });
-  try {
-    db.query("SELECT count(*) FROM sqlite_schema");
-  } catch (err) {
-    db.close();
-    if (err instanceof SqliteError && err.code === SQLITE_NOTADB) {
-      throw new ConfigError(`Invalid --dbpath "${dbPath}": not a SQLite database`, { cause: err });
-    }
-    throw err;
-  }
-  return db;
-}
-
 function _hasTable(db: Database): boolean {
   return db.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'app_config'").length > 0;
 }
@@ -169,7 +144,7 @@ export async function loadConfigFromDb(
 ): Promise<{ config: SqlbkConfig; row: AppConfigRow }> {
   const scope = options.scope ?? DEFAULT_CONFIG_SCOPE;
   const { identities, source } = await _identities(options);
-  const db = _open(dbPath, "readonly");
+  const db = openAppDatabase(dbPath, { mode: "readonly" });
   let raw: Record<string, unknown>;
   try {
     if (!_hasTable(db)) {
@@ -284,7 +259,7 @@ export async function putConfigToDb(
   const encrypter = new Encrypter();
   encrypter.addRecipient(recipient);
   const content = await encrypter.encrypt(text);
-  const db = _open(dbPath, "readwrite");
+  const db = openAppDatabase(dbPath, { mode: "readwrite" });
   try {
     if (!_hasTable(db)) {
       if (!options.createSchema) {

@@ -11,8 +11,9 @@
  */
 
 import { Database } from "./sqlite/database.ts";
+import { openAppDatabase } from "./app_db.ts";
 import { SqliteError } from "./sqlite/error.ts";
-import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_CONSTRAINT, SQLITE_LOCKED, SQLITE_NOTADB } from "./sqlite/constants.ts";
+import { SQLITE_BUSY, SQLITE_CONSTRAINT, SQLITE_LOCKED } from "./sqlite/constants.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { DurationError, formatDuration, parseDuration } from "./duration.ts";
 
@@ -311,36 +312,10 @@ export class JobQueue {
    * ```
    */
   static open(path: string, options: OpenQueueOptions = {}): JobQueue {
-    if (!options.create) {
-      try {
-        if (!Deno.statSync(path).isFile) throw new ConfigError(`Invalid --dbpath "${path}": not a regular file`);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) {
-          throw new ConfigError(`Invalid --dbpath "${path}": no such file (give the app's SQLite database)`, {
-            cause: err,
-          });
-        }
-        throw err;
-      }
-    }
-    let db: Database;
-    try {
-      db = new Database(path, { mode: options.create ? "create" : "readwrite", busyTimeoutMs: options.busyTimeoutMs });
-    } catch (err) {
-      if (err instanceof SqliteError && err.code === SQLITE_CANTOPEN) {
-        throw new ConfigError(`Cannot open database "${path}": ${err.sqliteMessage}`, { cause: err });
-      }
-      throw err;
-    }
-    try {
-      db.query("SELECT count(*) FROM sqlite_schema");
-    } catch (err) {
-      db.close();
-      if (err instanceof SqliteError && err.code === SQLITE_NOTADB) {
-        throw new ConfigError(`Invalid --dbpath "${path}": not a SQLite database`, { cause: err });
-      }
-      throw err;
-    }
+    const db = openAppDatabase(path, {
+      mode: options.create ? "create" : "readwrite",
+      busyTimeoutMs: options.busyTimeoutMs,
+    });
     return new JobQueue(db, { owned: true, busyTimeoutMs: options.busyTimeoutMs });
   }
 
