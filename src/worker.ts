@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sleep } from "./sleep.ts";
 import type { BackupConfig, BackupConfigInput, SqlbkConfig } from "./config.ts";
 import { DEFAULTS } from "./config.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -100,17 +101,9 @@ function _asConfig(config: WorkerOptions["config"]): SqlbkConfig | null {
   return null;
 }
 
-function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
+/** Waits `ms`, or until `signal` aborts (which ends the wait early, not with an error). */
+function _wait(ms: number, signal?: AbortSignal): Promise<void> {
+  return sleep(Math.max(0, ms), signal).catch(() => {});
 }
 
 /**
@@ -172,7 +165,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         });
         claim = null;
         if (options.once) break;
-        await _sleep(pollMs, signal);
+        await _wait(pollMs, signal);
         continue;
       }
       if (claim) {
@@ -181,7 +174,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         continue;
       }
       if (options.once) break;
-      await _sleep(await _untilNextDue(queue, pollMs), signal);
+      await _wait(await _untilNextDue(queue, pollMs), signal);
     }
   } finally {
     queue.close();
