@@ -132,6 +132,7 @@ export { isRemoteTarget, parseTarget, type Target } from "./src/pull/target.ts";
 export {
   type ConnectOptions,
   connectSftp,
+  connectTarget,
   DEFAULT_CIPHERS,
   type RemoteEntry,
   type SftpChannel,

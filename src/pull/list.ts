@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { compareBackupNames, parseBackupName } from "../naming.ts";
 import { parseTarget, type Target } from "./target.ts";
-import { type ConnectOptions, connectSftp, type RemoteEntry } from "./transport.ts";
+import { type ConnectOptions, connectTarget, type RemoteEntry } from "./transport.ts";
 
 /** One backup in a listing. */
 export interface BackupEntry {
@@ -89,12 +89,7 @@ export async function listRemoteBackups(
   options: Omit<ConnectOptions, "host"> = {},
 ): Promise<BackupEntry[]> {
   const t = typeof target === "string" ? parseTarget(target) : target;
-  const session = await connectSftp({
-    ...options,
-    host: t.host,
-    port: options.port ?? t.port,
-    user: options.user ?? t.user,
-  });
+  const session = await connectTarget(t, options);
   try {
     return backupEntries(await session.list(t.remoteDir), null);
   } finally {

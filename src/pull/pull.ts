@@ -19,9 +19,9 @@ import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
 import { type Inflater, isZlibError, startInflate } from "./inflate.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
-import { type ConnectOptions, connectSftp, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
+import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
 
-/** Options for {@link pull}; the connection options are those of {@link connectSftp}. */
+/** Options for {@link pull}; the connection options are those of {@link connectTarget}. */
 export interface PullOptions extends Omit<ConnectOptions, "host"> {
   /** Local directory receiving the backups (created when missing). Default `.`. */
   localDir?: string;
@@ -212,13 +212,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
   const localDir = resolve(options.localDir ?? ".");
   const log = options.onLog ?? (() => {});
   const retries = options.retries ?? 3;
-  const connect = () =>
-    connectSftp({
-      ...options,
-      host: t.host,
-      port: options.port ?? t.port,
-      user: options.user ?? t.user,
-    });
+  const connect = () => connectTarget(t, options);
 
   await Deno.mkdir(localDir, { recursive: true });
   const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });

@@ -11,6 +11,7 @@ import { Buffer } from "node:buffer";
 import ssh2 from "ssh2";
 import { type AuthMethod, authMethods } from "./auth.ts";
 import { loadSshConfig } from "./ssh_config.ts";
+import type { Target } from "./target.ts";
 import {
   addKnownHost,
   checkHostKey,
@@ -309,6 +310,24 @@ export class SftpSession implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Connects to a parsed target (`[user@]host:/dir` or `sftp://...`): the flags in
+ * `options` win over the user and port written in the target.
+ *
+ * @example
+ * ```ts
+ * await using session = await connectTarget(parseTarget("backup@db1:/var/backups/app"));
+ * ```
+ */
+export function connectTarget(target: Target, options: Omit<ConnectOptions, "host"> = {}): Promise<SftpSession> {
+  return connectSftp({
+    ...options,
+    host: target.host,
+    port: options.port ?? target.port,
+    user: options.user ?? target.user,
+  });
 }
 
 /**
