@@ -164,6 +164,16 @@ async function _localSize(path: string): Promise<number | null> {
   }
 }
 
+/** The wait before retry number `attempt` (0-based): `baseMs` doubled per attempt, at most 30 s. */
+function _backoffMs(attempt: number, baseMs: number): number {
+  return Math.min(30_000, baseMs * 2 ** attempt);
+}
+
+/** A connection failure that may pass (refused, timed out, dropped), as opposed to auth or host-key errors. */
+function _isTransient(err: unknown): err is SshError {
+  return err instanceof SshError && ["refused", "timeout", "connection"].includes(err.kind);
+}
+
 /**
  * The first connection, retried like a dropped transfer when the failure may pass (refused,
  * timed out, dropped): a server rebooting or a network blip must not cost a nightly pull.
@@ -180,9 +190,8 @@ async function _connectWithRetries(
     try {
       return await connect();
     } catch (err) {
-      const transient = err instanceof SshError && ["refused", "timeout", "connection"].includes(err.kind);
-      if (!transient || attempt >= retries || signal?.aborted) throw err;
-      const delay = Math.min(30_000, delayMs * 2 ** attempt);
+      if (!_isTransient(err) || attempt >= retries || signal?.aborted) throw err;
+      const delay = _backoffMs(attempt, delayMs);
       log(`${errorMessage(err)}; retrying in ${delay / 1000}s (attempt ${attempt + 1} of ${retries})`);
       await sleep(delay, signal);
     }
@@ -253,7 +262,6 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
           }`,
         );
       }
-      const names = new Set(entries.filter((e) => e.isFile).map((e) => e.name));
       const byName = new Map(entries.map((e) => [e.name, e]));
       const results: PullResult[] = [];
       const failures: { database: string; error: unknown }[] = [];
@@ -265,7 +273,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
             ...options,
             localDir,
             remoteDir,
-            hasSidecar: names.has(chosen.name + _SIDE),
+            hasSidecar: byName.get(chosen.name + _SIDE)?.isFile === true,
             log,
             retries,
             getSession: () => session,
@@ -423,7 +431,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
         if (!retryable || attempt >= o.retries) throw err;
         offset = hashed; // every byte hashed was written; a torn last write is cut off
-        const delay = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+        const delay = _backoffMs(attempt, o.retryDelayMs ?? 1000);
         o.log(
           `${database}: ${errorMessage(err)}; retrying in ${delay / 1000}s from byte ${offset} (attempt ${
             attempt + 1
@@ -439,10 +447,9 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
             }
             break;
           } catch (reconnectErr) {
-            if (!(reconnectErr instanceof SshError) || attempt >= o.retries - 1) throw reconnectErr;
-            if (!["refused", "timeout", "connection"].includes(reconnectErr.kind)) throw reconnectErr;
+            if (!_isTransient(reconnectErr) || attempt >= o.retries - 1) throw reconnectErr;
             attempt++;
-            const wait = Math.min(30_000, (o.retryDelayMs ?? 1000) * 2 ** attempt);
+            const wait = _backoffMs(attempt, o.retryDelayMs ?? 1000);
             o.log(`${database}: ${errorMessage(reconnectErr)}; retrying in ${wait / 1000}s`);
             await sleep(wait, o.signal);
           }
@@ -538,8 +545,7 @@ async function _publishLatest(
           signal: o.signal,
         });
       } else {
-        await Deno.copyFile(archivePath, tmp);
-        await fsyncFile(tmp);
+        await Deno.copyFile(archivePath, tmp); // fsynced below, with every other path
       }
     } catch (err) {
       await removeIfExists(tmp).catch(() => {});
