@@ -44,11 +44,7 @@ export async function publishArchive(
   finalPath: string,
   options: GzipOptions = {},
 ): Promise<PublishedArchive> {
-  if (await exists(finalPath)) {
-    throw new AlreadyExistsError(
-      `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
-    );
-  }
+  await assertNameFree(finalPath);
   const temp = `${finalPath}.tmp`;
   let published = false;
   try {
@@ -71,6 +67,24 @@ export async function publishArchive(
     // the error still surfaces.
     if (published) throw new Error(`Published "${finalPath}" but could not write its checksum file`, { cause: err });
     throw err;
+  }
+}
+
+/**
+ * Throws {@link AlreadyExistsError} when a backup is already published under `finalPath`.
+ * A cheap early check so no work is spent on a name that is taken; publishing itself
+ * refuses atomically as well.
+ *
+ * @example
+ * ```ts
+ * await assertNameFree("backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz");
+ * ```
+ */
+export async function assertNameFree(finalPath: string): Promise<void> {
+  if (await exists(finalPath)) {
+    throw new AlreadyExistsError(
+      `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
+    );
   }
 }
 

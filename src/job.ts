@@ -16,13 +16,12 @@ import {
 } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { databaseStem, formatBackupName } from "./naming.ts";
-import { DirectoryLock, publishArchive, snapshotTempName } from "./archive.ts";
+import { assertNameFree, DirectoryLock, publishArchive, snapshotTempName } from "./archive.ts";
 import { applyRetention } from "./retention.ts";
 import { onlineBackup } from "./strategies/online.ts";
 import { vacuumBackup } from "./strategies/vacuum.ts";
 import { removeSnapshot, type SnapshotResult } from "./strategies/snapshot.ts";
 import { emit, type Logger, silentLogger, textLogger } from "./logger.ts";
-import { AlreadyExistsError, exists } from "./fs.ts";
 import { formatDuration } from "./duration.ts";
 
 /** What one successful backup produced. */
@@ -194,12 +193,7 @@ export async function runBackup(
     }
     const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy);
     const finalPath = join(cfg.backupDir, file);
-    if (await exists(finalPath)) {
-      // Checked again, atomically, when publishing; failing here saves the snapshot work.
-      throw new AlreadyExistsError(
-        `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
-      );
-    }
+    await assertNameFree(finalPath); // before the snapshot, so a taken name costs no work
     snapshot = resolve(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));
 
     let lastTenth = 0;
