@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { runBackup } from "../src/job.ts";
 import { sha256File } from "../src/gzip.ts";
 import { CLI_PERMISSIONS, ROOT, run, sqlite3 } from "../tests/support/db.ts";
-import { startSshd } from "../tests/support/sshd.ts";
+import { opensshClientArgs, startSshd } from "../tests/support/sshd.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -62,16 +62,7 @@ INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
   const size = (await Deno.stat(remote)).size;
   console.error(`archive: ${backup.file}, ${(size / 1048576).toFixed(1)} MiB`);
 
-  const sshOpts = [
-    "-i",
-    sshd.clientKey,
-    "-o",
-    `UserKnownHostsFile=${sshd.knownHosts}`,
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "IdentitiesOnly=yes",
-  ];
+  const sshOpts = opensshClientArgs(sshd);
   const env = { SSH_AUTH_SOCK: "" };
   const results: Record<string, number[]> = { sqlbk: [], sftp: [], scp: [] };
   let rssKiB = 0;

@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { connectSftp } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { run } from "../tests/support/db.ts";
-import { startSshd } from "../tests/support/sshd.ts";
+import { opensshClientArgs, startSshd } from "../tests/support/sshd.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { mib: { type: "string", default: "256" } } });
 const size = Number(values.mib) * 1024 * 1024;
@@ -46,12 +46,7 @@ try {
   const t0 = performance.now();
   const out = await run("sftp", [
     "-q",
-    "-i",
-    sshd.clientKey,
-    "-o",
-    `UserKnownHostsFile=${sshd.knownHosts}`,
-    "-o",
-    "BatchMode=yes",
+    ...opensshClientArgs(sshd),
     "-P",
     String(sshd.port),
     "-b",

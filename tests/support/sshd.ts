@@ -45,6 +45,24 @@ export interface SshdOptions {
 
 const SSHD = "/usr/sbin/sshd";
 
+/**
+ * Options that make the OpenSSH clients (`sftp`, `scp`, `ssh`) log in to `server` with
+ * its client key and trust only its known_hosts, never prompting. Run them with
+ * `SSH_AUTH_SOCK` empty so no agent key is tried.
+ */
+export function opensshClientArgs(server: Pick<Sshd, "clientKey" | "knownHosts">): string[] {
+  return [
+    "-i",
+    server.clientKey,
+    "-o",
+    `UserKnownHostsFile=${server.knownHosts}`,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+  ];
+}
+
 /** Generates an ssh key pair with the real `ssh-keygen`; returns the private key path. */
 export async function keygen(path: string, type = "ed25519", passphrase = ""): Promise<string> {
   const out = await run("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-C", "sqlbk-test", "-f", path]);
