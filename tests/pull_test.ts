@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { describe, listDir, run, sqlbk, tempDir } from "./support/db.ts";
+import { describe, listDir, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
 import { flipBytes, placeBackup } from "./support/backups.ts";
 import { keygen, type Sshd, startSshd } from "./support/sshd.ts";
 
@@ -294,32 +294,40 @@ async function killSessions(s: Sshd): Promise<void> {
   for (const pid of pids) Deno.kill(pid, "SIGKILL");
 }
 
-Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", async () => {
-  await using s = await startSshd();
-  await using dir = await tempDir();
+/**
+ * Serves a big backup, starts a slow pull (one 4 KiB request at a time, so the kill lands
+ * mid-transfer), kills the sshd sessions once an eighth has arrived, and returns the
+ * pull's outcome.
+ */
+async function pullKilledMidTransfer(s: Sshd, dir: TempDir, extra: string[]) {
   const archive = await bigBackup(s.remoteDir);
   const size = (await Deno.stat(archive)).size;
   const local = dir.join("p");
   const partial = join(local, `${NEW_A}.partial`);
   const { spawnSqlbk } = await import("./support/db.ts");
-  // Slow, small requests so the kill lands mid-transfer.
   const child = spawnSqlbk(
-    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", "--json"),
-    {
-      env: env(dir.path),
-    },
+    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", ...extra),
+    { env: env(dir.path) },
   );
+  let out: Deno.CommandOutput;
   try {
     await waitFor(async () => (await partialSize(partial)) > size / 8);
     await killSessions(s);
   } finally {
-    const out = await child.output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 0, stderr);
-    assertMatch(stderr, /retrying in \d+(\.\d+)?s from byte [1-9]\d*/);
-    const row = jsonLines(new TextDecoder().decode(out.stdout))[0];
-    assertEquals(row.verified, true);
+    out = await child.output();
   }
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { archive, size, local, partial, code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const { archive, local, code, stdout, stderr } = await pullKilledMidTransfer(s, dir, ["--json"]);
+  assertEquals(code, 0, stderr);
+  assertMatch(stderr, /retrying in \d+(\.\d+)?s from byte [1-9]\d*/);
+  const row = jsonLines(stdout)[0];
+  assertEquals(row.verified, true);
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));
   assert(!(await listDir(local)).some((n) => n.endsWith(".partial") || n.endsWith(".partial.json")));
 });
@@ -327,26 +335,8 @@ Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", asyn
 Deno.test("sqlbk pull --retries 0 fails cleanly on a dropped connection, and the next run resumes the .partial", async () => {
   await using s = await startSshd();
   await using dir = await tempDir();
-  const archive = await bigBackup(s.remoteDir);
-  const size = (await Deno.stat(archive)).size;
-  const local = dir.join("p");
-  const partial = join(local, `${NEW_A}.partial`);
-  const { spawnSqlbk } = await import("./support/db.ts");
-  const child = spawnSqlbk(
-    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", "--retries", "0"),
-    {
-      env: env(dir.path),
-    },
-  );
-  let stderr = "";
-  try {
-    await waitFor(async () => (await partialSize(partial)) > size / 8);
-    await killSessions(s);
-  } finally {
-    const out = await child.output();
-    stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 1, stderr);
-  }
+  const { archive, size, local, partial, code, stderr } = await pullKilledMidTransfer(s, dir, ["--retries", "0"]);
+  assertEquals(code, 1, stderr);
   assertStringIncludes(stderr, "Connection to");
   const names = await listDir(local);
   assert(!names.includes(NEW_A), "no file under the final name");
@@ -379,7 +369,7 @@ Deno.test("sqlbk pull starts over when the remote file changed since the .partia
 });
 
 /** In-process pull options against a test server: 5 retries 200 ms apart, log lines into `logs`. */
-function retryingOptions(server: Sshd, dir: { path: string; join(...p: string[]): string }, logs: string[]) {
+function retryingOptions(server: Sshd, dir: TempDir, logs: string[]) {
   return {
     port: server.port,
     identityFiles: [server.clientKey],
