@@ -318,3 +318,19 @@ export async function sha256File(path: string): Promise<string> {
   }
   return hash.digest("hex");
 }
+
+/**
+ * Whether a gunzip error means corrupt or truncated data (not an I/O failure): zlib's
+ * `Z_*` codes, or its messages for a short or malformed stream.
+ *
+ * @example
+ * ```ts
+ * try { await gunzipFile("a.gz", "a.db"); } catch (err) { if (isZlibError(err)) console.error("corrupt"); }
+ * ```
+ */
+export function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message;
+  return (typeof code === "string" && (code.startsWith("Z_") || code === "ERR_ZLIB_INITIALIZATION_FAILED")) ||
+    /unexpected end of file|incorrect header|invalid/i.test(String(message ?? err));
+}

@@ -8,8 +8,8 @@
 import { basename, dirname, join } from "node:path";
 import { Database } from "./sqlite/database.ts";
 import { SqliteError } from "./sqlite/error.ts";
-import { VerifyError } from "./errors.ts";
-import { gunzipFile, sha256File } from "./gzip.ts";
+import { errorMessage, VerifyError } from "./errors.ts";
+import { gunzipFile, isZlibError, sha256File } from "./gzip.ts";
 import { removeIfExists } from "./fs.ts";
 
 /** The outcome of `PRAGMA integrity_check`. */
@@ -148,9 +148,9 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
           throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
         }
         if (options.signal?.aborted) throw err;
-        if (_isZlibError(err)) {
+        if (isZlibError(err)) {
           throw new VerifyError(
-            `Backup "${path}" failed verification: the gzip data is corrupt or truncated (${_msg(err)})`,
+            `Backup "${path}" failed verification: the gzip data is corrupt or truncated (${errorMessage(err)})`,
             {
               cause: err,
             },
@@ -180,14 +180,4 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   } finally {
     if (compressed && !keep) await removeIfExists(dbPath).catch(() => {});
   }
-}
-
-function _isZlibError(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? "";
-  return code.startsWith("Z_") || code === "ERR_ZLIB_INITIALIZATION_FAILED" ||
-    /unexpected end of file|incorrect header|invalid/i.test(_msg(err));
-}
-
-function _msg(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

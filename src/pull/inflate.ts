@@ -103,8 +103,3 @@ export function startInflate(outputPath: string): Inflater {
     },
   };
 }
-
-/** Whether a gunzip error means corrupt or truncated data (not an I/O failure). */
-export function isZlibError(err: { message: string; code: string }): boolean {
-  return err.code.startsWith("Z_") || /unexpected end of file|incorrect header|invalid/i.test(err.message);
-}

@@ -16,7 +16,8 @@ import { exists, fsyncDir, fsyncFile, publishFile, removeIfExists, writeFileAtom
 import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
 import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
-import { type Inflater, isZlibError, startInflate } from "./inflate.ts";
+import { type Inflater, startInflate } from "./inflate.ts";
+import { isZlibError } from "../gzip.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
