@@ -14,12 +14,11 @@ import { Database } from "../sqlite/database.ts";
 import { Backup } from "../sqlite/backup.ts";
 import { SQLITE_BUSY, SQLITE_DONE, SQLITE_LOCKED, SQLITE_OK } from "../sqlite/constants.ts";
 import { formatDuration } from "../duration.ts";
+import { abortReason, sleep } from "../sleep.ts";
 import {
-  abortReason,
   finalizeSnapshot,
   journalMode,
   removeSnapshot,
-  sleep,
   type SnapshotOptions,
   type SnapshotProgress,
   type SnapshotResult,

@@ -7,7 +7,6 @@
 
 import { Database } from "../sqlite/database.ts";
 import { removeIfExists } from "../fs.ts";
-export { abortReason, sleep } from "../sleep.ts";
 
 /** Progress of a snapshot, reported after each online step. */
 export interface SnapshotProgress {

@@ -6,8 +6,8 @@
  */
 
 import { Database } from "../sqlite/database.ts";
+import { abortReason } from "../sleep.ts";
 import {
-  abortReason,
   finalizeSnapshot,
   journalMode,
   removeSnapshot,
