@@ -7,6 +7,7 @@
  * @module
  */
 
+import { hostListMatches } from "./pattern.ts";
 import { createHash, createHmac } from "node:crypto";
 import { dirname } from "node:path";
 import { Buffer } from "node:buffer";
@@ -79,14 +80,6 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
   return entries;
 }
 
-function _glob(pattern: string, text: string): boolean {
-  const re = new RegExp(
-    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$",
-    "i",
-  );
-  return re.test(text);
-}
-
 /**
  * Whether the host patterns field of a known_hosts line matches `name` (as made by
  * {@link hostKeyName}). Handles hashed names, wildcards and `!negations`.
@@ -103,16 +96,7 @@ export function hostPatternMatches(patterns: string, name: string): boolean {
     const mac = createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest("base64");
     return mac === hash;
   }
-  let matched = false;
-  for (const raw of patterns.split(",")) {
-    const negated = raw.startsWith("!");
-    const pattern = negated ? raw.slice(1) : raw;
-    if (_glob(pattern, name)) {
-      if (negated) return false;
-      matched = true;
-    }
-  }
-  return matched;
+  return hostListMatches([patterns], name);
 }
 
 /** The key type named inside an SSH key blob (its first string). */

@@ -10,6 +10,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
+import { globMatches, hostListMatches } from "./pattern.ts";
 
 /** What `~/.ssh/config` says about one host. */
 export interface SshHostConfig {
@@ -85,27 +86,9 @@ function _expandInclude(arg: string, include: _IncludeContext): string[] {
   const dir = dirname(path);
   const last = path.slice(dir.length + 1);
   if (!/[*?]/.test(last)) return [path];
-  return include.list(dir).filter((name) => !name.startsWith(".") && _glob(last, name)).sort().map((name) =>
+  return include.list(dir).filter((name) => !name.startsWith(".") && globMatches(last, name)).sort().map((name) =>
     join(dir, name)
   );
-}
-
-function _glob(pattern: string, text: string): boolean {
-  const re = new RegExp(
-    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$",
-    "i",
-  );
-  return re.test(text);
-}
-
-function _matches(patterns: string[], host: string): boolean {
-  let matched = false;
-  for (const p of patterns.flatMap((p) => p.split(","))) {
-    if (p.startsWith("!")) {
-      if (_glob(p.slice(1), host)) return false;
-    } else if (_glob(p, host)) matched = true;
-  }
-  return matched;
 }
 
 /**
@@ -148,7 +131,7 @@ export function resolveSshConfig(
   const found = new Map<string, string>();
   const identityRaw: string[] = [];
   for (const block of _parse(text, include)) {
-    if (block.patterns === null || !_matches(block.patterns, host)) continue;
+    if (block.patterns === null || !hostListMatches(block.patterns, host)) continue;
     for (const [key, value] of block.options) {
       if (key === "identityfile") identityRaw.push(value);
       else if (!found.has(key)) found.set(key, value);
