@@ -11,7 +11,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { connectSftp } from "../src/pull/transport.ts";
+import { connectSftp, DEFAULT_CIPHERS } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { run } from "../tests/support/db.ts";
 import { opensshClientArgs, startSshd } from "../tests/support/sshd.ts";
@@ -25,7 +25,7 @@ try {
   await run("sh", ["-c", `head -c ${size} /dev/urandom > '${remote}'`]);
   const local = join(work, "blob.bin");
   const mibps = (ms: number) => `${(size / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
-  for (const cipher of ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes128-ctr"]) {
+  for (const cipher of DEFAULT_CIPHERS) {
     await using session = await connectSftp({
       host: "127.0.0.1",
       port: sshd.port,
@@ -38,7 +38,11 @@ try {
     const t0 = performance.now();
     await downloadRange(session, remote, local, { size });
     const ms = performance.now() - t0;
-    console.log(`sqlbk download only, ${cipher.padEnd(30)} ${(ms / 1000).toFixed(2)} s  ${mibps(ms)}`);
+    console.log(
+      `sqlbk download only, ${cipher.padEnd(24)} (${session.backend.padEnd(9)}) ${(ms / 1000).toFixed(2)} s  ${
+        mibps(ms)
+      }`,
+    );
     await Deno.remove(local);
   }
   const batch = join(work, "batch");

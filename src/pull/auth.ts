@@ -8,18 +8,16 @@
  */
 
 import { join } from "node:path";
-import { Buffer } from "node:buffer";
-import ssh2 from "ssh2";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, errorMessage } from "../errors.ts";
+import { KeyFileError, parsePrivateKey, type SigningKey } from "./ssh/private_key.ts";
 
 /** The default identity files, in the order they are tried. */
 export const DEFAULT_IDENTITIES = ["id_ed25519", "id_ecdsa", "id_rsa"] as const;
 
-/** One way to authenticate, ready for ssh2's auth handler. */
+/** One way to authenticate. */
 export type AuthMethod =
   | { type: "agent"; socket: string; label: string }
-  // deno-lint-ignore no-explicit-any
-  | { type: "publickey"; key: any; label: string };
+  | { type: "publickey"; key: SigningKey; label: string };
 
 /** Options for {@link authMethods}. */
 export interface AuthOptions {
@@ -68,8 +66,7 @@ async function _promptHidden(prompt: string): Promise<string | null> {
  * const key = await loadIdentity(`${Deno.env.get("HOME")}/.ssh/id_ed25519`);
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export async function loadIdentity(path: string, options: { passphrase?: string } = {}): Promise<any | null> {
+export async function loadIdentity(path: string, options: { passphrase?: string } = {}): Promise<SigningKey | null> {
   let data: Uint8Array;
   try {
     data = await Deno.readFile(path);
@@ -79,24 +76,32 @@ export async function loadIdentity(path: string, options: { passphrase?: string 
       cause: err,
     });
   }
-  const buf = Buffer.from(data);
-  let parsed = ssh2.utils.parseKey(buf);
-  if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message)) {
-    const passphrase = options.passphrase ?? Deno.env.get("SQLBK_SSH_PASSPHRASE") ??
-      await _promptHidden(`Enter passphrase for key '${path}': `);
-    if (passphrase === null) {
-      throw new ConfigError(
-        `Identity file "${path}" is encrypted: set SQLBK_SSH_PASSPHRASE, run from a terminal to be prompted, or use ssh-agent`,
-      );
+  try {
+    return await parsePrivateKey(data);
+  } catch (err) {
+    if (!(err instanceof KeyFileError && err.passphrase)) {
+      throw new ConfigError(`Identity file "${path}" is not a usable private key: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
-    parsed = ssh2.utils.parseKey(buf, passphrase);
-    if (parsed instanceof Error) {
-      throw new ConfigError(`Cannot decrypt identity file "${path}": wrong passphrase (${parsed.message})`);
-    }
-  } else if (parsed instanceof Error) {
-    throw new ConfigError(`Identity file "${path}" is not a usable private key: ${parsed.message}`);
   }
-  return Array.isArray(parsed) ? parsed[0] : parsed;
+  const passphrase = options.passphrase ?? Deno.env.get("SQLBK_SSH_PASSPHRASE") ??
+    await _promptHidden(`Enter passphrase for key '${path}': `);
+  if (passphrase === null) {
+    throw new ConfigError(
+      `Identity file "${path}" is encrypted: set SQLBK_SSH_PASSPHRASE, run from a terminal to be prompted, or use ssh-agent`,
+    );
+  }
+  try {
+    return await parsePrivateKey(data, passphrase);
+  } catch (err) {
+    if (err instanceof KeyFileError && err.passphrase) {
+      throw new ConfigError(`Cannot decrypt identity file "${path}": wrong passphrase (${err.message})`, {
+        cause: err,
+      });
+    }
+    throw new ConfigError(`Identity file "${path}" is not a usable private key: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 /**

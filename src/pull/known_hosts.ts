@@ -179,6 +179,24 @@ export function checkHostKey(
 }
 
 /**
+ * The key types known_hosts holds for a host (not revoked), to ask the server for one of
+ * those first.
+ *
+ * @example
+ * ```ts
+ * knownKeyTypes(entries, { host: "backup.example.com" }); // ["ssh-ed25519"]
+ * ```
+ */
+export function knownKeyTypes(entries: KnownHostEntry[], options: { host: string; port?: number }): string[] {
+  const name = hostKeyName(options.host, options.port ?? 22);
+  const types = new Set<string>();
+  for (const entry of entries) {
+    if (entry.marker === null && hostPatternMatches(entry.hosts, name)) types.add(entry.keyType);
+  }
+  return [...types];
+}
+
+/**
  * Reads a known_hosts file; a missing file has no entries.
  *
  * @example

@@ -1,15 +1,17 @@
 /**
- * The SFTP transport: one SSH connection (ssh2) with host-key verification against
- * known_hosts, ssh-agent and identity-file authentication, and one SFTP channel; every
- * failure mapped to one clear line.
+ * The SFTP transport: one SSH connection (src/pull/ssh/) with host-key verification
+ * against known_hosts, ssh-agent and identity-file authentication, and one SFTP channel;
+ * every failure mapped to one clear line.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { Buffer } from "node:buffer";
-import ssh2 from "ssh2";
-import { type AuthMethod, authMethods } from "./auth.ts";
+import { authMethods } from "./auth.ts";
+import { SshConnection, SshProtocolError } from "./ssh/connection.ts";
+import { GCM_CIPHERS } from "./ssh/gcm.ts";
+import { agentSigners, algorithmsForKeyType, fileSigner, HOST_KEY_ALGORITHMS } from "./ssh/keys.ts";
+import { type Attributes, type DirEntry, SftpClient } from "./ssh/sftp.ts";
 import { loadSshConfig } from "./ssh_config.ts";
 import type { Target } from "./target.ts";
 import {
@@ -19,6 +21,7 @@ import {
   hostKeyName,
   keyTypeLabel,
   keyTypeOf,
+  knownKeyTypes,
   readKnownHosts,
 } from "./known_hosts.ts";
 
@@ -110,17 +113,10 @@ export interface RemoteEntry {
 }
 
 /**
- * Default cipher preference, chosen by measurement (bench/pull_bench.ts): under Deno,
- * ssh2's chacha20-poly1305 ran at ~150-180 MiB/s on loopback against OpenSSH 9.2, AES-GCM
- * at ~80-100 MiB/s, AES-CTR (+ HMAC) at ~115 MiB/s. All are AEAD or encrypt-then-MAC.
+ * Default cipher preference: AES-GCM, the AEAD cipher OpenSSH has offered since 6.2 and
+ * the one libcrypto runs with hardware AES (see src/pull/ssh/gcm.ts).
  */
-export const DEFAULT_CIPHERS = [
-  "chacha20-poly1305@openssh.com",
-  "aes128-gcm@openssh.com",
-  "aes256-gcm@openssh.com",
-  "aes128-ctr",
-  "aes256-ctr",
-];
+export const DEFAULT_CIPHERS: readonly string[] = GCM_CIPHERS;
 
 const _S_IFMT = 0o170000;
 const _S_IFREG = 0o100000;
@@ -129,9 +125,8 @@ function _home(options: { home?: string }): string {
   return options.home ?? Deno.env.get("HOME") ?? "";
 }
 
-/** ssh2's SFTP channel object (ssh2 ships no types that Deno reads). */
-// deno-lint-ignore no-explicit-any
-export type SftpChannel = any;
+/** The SFTP channel of a session (for the parallel downloader). */
+export type SftpChannel = SftpClient;
 
 /**
  * An open SFTP session. Close it with {@link SftpSession.close} (or `await using`).
@@ -143,23 +138,27 @@ export type SftpChannel = any;
  * ```
  */
 export class SftpSession implements AsyncDisposable {
-  /** The underlying ssh2 SFTP channel (for the parallel downloader). */
+  /** The SFTP channel (for the parallel downloader). */
   readonly sftp: SftpChannel;
   /** `user@host:port`, for messages. */
   readonly label: string;
   /** The negotiated cipher, e.g. `aes128-gcm@openssh.com`. */
   readonly cipher: string;
-  #client: ssh2.Client;
+  /** Which crypto runs the cipher: `libcrypto` (hardware AES) or `webcrypto`. */
+  readonly backend: string;
+  #ssh: SshConnection;
   #closed = false;
   #lost: SshError | null = null;
   #lostListeners = new Set<(err: SshError) => void>();
+  #keepalive: ReturnType<typeof setInterval>;
 
   /** @internal */
-  constructor(client: ssh2.Client, sftp: SftpChannel, label: string, cipher: string) {
-    this.#client = client;
+  constructor(ssh: SshConnection, sftp: SftpChannel, label: string) {
+    this.#ssh = ssh;
     this.sftp = sftp;
     this.label = label;
-    this.cipher = cipher;
+    this.cipher = ssh.cipher;
+    this.backend = ssh.backend;
     const lost = (err?: Error) => {
       if (this.#closed || this.#lost) return;
       this.#lost = new SshError("connection", `Connection to ${label} was lost${err ? `: ${err.message}` : ""}`, {
@@ -168,8 +167,16 @@ export class SftpSession implements AsyncDisposable {
       });
       for (const listener of this.#lostListeners) listener(this.#lost);
     };
-    client.on("error", lost);
-    client.on("close", () => lost());
+    ssh.onClose(lost);
+    // A keepalive after 15 s of silence; a connection silent for 45 s is dead.
+    this.#keepalive = setInterval(() => {
+      const idle = ssh.idleMs;
+      if (idle >= _KEEPALIVE_MS * _KEEPALIVE_COUNT) {
+        lost(new Error(`no answer for ${Math.round(idle / 1000)}s`));
+        ssh.close().catch(() => {});
+      } else if (idle >= _KEEPALIVE_MS) ssh.keepalive();
+    }, _KEEPALIVE_MS);
+    Deno.unrefTimer(Number(this.#keepalive));
   }
 
   /** The error that ended the connection, if it ended. */
@@ -191,7 +198,7 @@ export class SftpSession implements AsyncDisposable {
   /** Lists a remote directory. */
   list(dir: string): Promise<RemoteEntry[]> {
     return new Promise((resolve, reject) => {
-      this.sftp.readdir(dir, (err: Error | undefined, list: { filename: string; attrs: ssh2.Attributes }[]) => {
+      this.sftp.readdir(dir, (err: Error | undefined, list: DirEntry[]) => {
         if (err) return reject(this.mapError(err, `list remote directory "${dir}"`, "directory"));
         resolve(list.map((e) => ({
           name: e.filename,
@@ -206,7 +213,7 @@ export class SftpSession implements AsyncDisposable {
   /** Stats a remote file (following links). */
   stat(path: string): Promise<{ size: number; mtime: number; isFile: boolean }> {
     return new Promise((resolve, reject) => {
-      this.sftp.stat(path, (err: Error | undefined, attrs: ssh2.Attributes) => {
+      this.sftp.stat(path, (err: Error | undefined, attrs: Attributes) => {
         if (err) return reject(this.mapError(err, `stat remote file "${path}"`, "file"));
         resolve({
           size: attrs.size ?? 0,
@@ -221,7 +228,7 @@ export class SftpSession implements AsyncDisposable {
   async readText(path: string, maxBytes = 65536): Promise<string> {
     const handle = await this.open(path);
     try {
-      const buf = Buffer.alloc(maxBytes);
+      const buf = new Uint8Array(maxBytes);
       let off = 0;
       while (off < maxBytes) {
         const n = await new Promise<number>((resolve, reject) => {
@@ -240,16 +247,16 @@ export class SftpSession implements AsyncDisposable {
         if (n === 0) break;
         off += n;
       }
-      return buf.subarray(0, off).toString("utf8");
+      return new TextDecoder().decode(buf.subarray(0, off));
     } finally {
       await this.closeHandle(handle).catch(() => {});
     }
   }
 
   /** Opens a remote file for reading; resolves to the SFTP handle. */
-  open(path: string): Promise<Buffer> {
+  open(path: string): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      this.sftp.open(path, "r", (err: Error | undefined, handle: Buffer) => {
+      this.sftp.open(path, "r", (err: Error | undefined, handle: Uint8Array) => {
         if (err) return reject(this.mapError(err, `open remote file "${path}"`, "file"));
         resolve(handle);
       });
@@ -257,7 +264,7 @@ export class SftpSession implements AsyncDisposable {
   }
 
   /** Closes a remote handle (gives up after 5 s: a dead channel never answers). */
-  closeHandle(handle: Buffer): Promise<void> {
+  closeHandle(handle: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(resolve, 5000);
       this.sftp.close(handle, (err: Error | undefined) => {
@@ -290,20 +297,11 @@ export class SftpSession implements AsyncDisposable {
   }
 
   /** Ends the SFTP channel and the connection. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(), 2000);
-      this.#client.once("close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      try {
-        this.sftp.end();
-      } catch { /* already gone */ }
-      this.#client.end();
-    });
+    clearInterval(this.#keepalive);
+    await this.#ssh.close();
   }
 
   /** Same as {@link SftpSession.close}. */
@@ -377,21 +375,19 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
   }
 
   let hostKeyError: SshError | null = null;
-  let acceptedLine: Promise<string> | null = null;
-  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
-    if (options.insecureSkipHostKeyCheck) return verify(true);
-    const blob = new Uint8Array(key);
+  const verifyHostKey = async (blob: Uint8Array): Promise<boolean> => {
+    if (options.insecureSkipHostKeyCheck) return true;
     const type = keyTypeOf(blob);
     const fp = `${keyTypeLabel(type)} key fingerprint ${fingerprint(blob)}`;
     const name = hostKeyName(host, port);
     const result = checkHostKey(entries, blob, { host, port });
-    if (result.status === "known") return verify(true);
+    if (result.status === "known") return true;
     if (result.status === "revoked") {
       hostKeyError = new SshError(
         "host-key",
         `Host key of "${name}" is REVOKED in "${knownHostsFile}" line ${result.entry.line} (${fp}); refusing to connect`,
       );
-      return verify(false);
+      return false;
     }
     if (result.status === "changed") {
       hostKeyError = new SshError(
@@ -400,27 +396,21 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
           keyTypeLabel(type)
         } key. Someone could be intercepting the connection (man-in-the-middle), or the host key was replaced. Refusing to connect; if the change is expected, remove the old key with: ssh-keygen -R "${name}" -f "${knownHostsFile}"`,
       );
-      return verify(false);
+      return false;
     }
     if (options.acceptNew) {
-      acceptedLine = addKnownHost(knownHostsFile, blob, { host, port });
-      acceptedLine.then(
-        () => {
-          warn(`Permanently added "${name}" (${fp}) to "${knownHostsFile}"`);
-          verify(true);
-        },
-        (err) => {
-          hostKeyError = new SshError(
-            "host-key",
-            `Cannot record the host key of "${name}" in "${knownHostsFile}": ${
-              err instanceof Error ? err.message : err
-            }`,
-            { cause: err },
-          );
-          verify(false);
-        },
-      );
-      return;
+      try {
+        await addKnownHost(knownHostsFile, blob, { host, port });
+      } catch (err) {
+        hostKeyError = new SshError(
+          "host-key",
+          `Cannot record the host key of "${name}" in "${knownHostsFile}": ${err instanceof Error ? err.message : err}`,
+          { cause: err },
+        );
+        return false;
+      }
+      warn(`Permanently added "${name}" (${fp}) to "${knownHostsFile}"`);
+      return true;
     }
     const others = result.otherTypes.length > 0
       ? ` (known_hosts has only ${result.otherTypes.join(", ")} keys for it)`
@@ -431,86 +421,69 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
         type.replace(/^ssh-|-.*$/g, "")
       }_key.pub), then run again with --accept-new to record it`,
     );
-    verify(false);
+    return false;
   };
+
+  // Like OpenSSH, ask first for the key types known_hosts already holds for this host, so
+  // a server with several host keys presents one that can be checked.
+  const knownTypes = new Set(
+    knownKeyTypes(entries, { host, port }).flatMap((t) => algorithmsForKeyType(t)),
+  );
+  const hostKeyAlgorithms = [
+    ...HOST_KEY_ALGORITHMS.filter((a) => knownTypes.has(a)),
+    ...HOST_KEY_ALGORITHMS.filter((a) => !knownTypes.has(a)),
+  ];
 
   const tried: string[] = [];
-  let queue: AuthMethod[] = [...methods];
-  const authHandler = (
-    _methodsLeft: string[] | null,
-    _partial: boolean | null,
-    next: (auth: unknown) => void,
-  ) => {
-    const method = queue.shift();
-    if (!method) return next(false);
-    tried.push(method.label);
-    if (method.type === "agent") next({ type: "agent", username: user, agent: method.socket });
-    else next({ type: "publickey", username: user, key: method.key });
-  };
-
-  const client = new ssh2.Client();
-  let cipher = "";
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
   try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: Error & { code?: string; level?: string }) => {
-        if (settled) return;
-        settled = true;
-        reject(_mapConnectError(err, { where, label, timeoutMs, tried, hostKeyError }));
-      };
-      const timer = setTimeout(
-        () => fail(Object.assign(new Error("Timed out while waiting for handshake"), { level: "client-timeout" })),
-        timeoutMs,
+    const connecting = SshConnection.connect({
+      host,
+      port,
+      user,
+      verifyHostKey,
+      auth: methods.map((m) => ({
+        label: m.label,
+        signers: m.type === "agent" ? () => agentSigners(m.socket) : () => Promise.resolve([fileSigner(m.key)]),
+      })),
+      onAuthTry: (label) => tried.push(label),
+      ciphers: options.ciphers ?? DEFAULT_CIPHERS,
+      hostKeyAlgorithms,
+      signal: controller.signal,
+    });
+    // Deno.connect itself cannot be aborted: the timer settles the wait, and a socket
+    // that connects later is closed.
+    const ssh = await new Promise<SshConnection>((resolve, reject) => {
+      connecting.then(resolve, reject);
+      controller.signal.addEventListener("abort", () => {
+        reject(Object.assign(new Error("Timed out while waiting for handshake"), { level: "client-timeout" }));
+        connecting.then((late) => late.close(), () => {});
+      }, { once: true });
+    });
+    let sftp: SftpClient;
+    try {
+      sftp = await SftpClient.start(ssh);
+    } catch (err) {
+      await ssh.close();
+      throw new SshError(
+        "remote",
+        `Cannot start SFTP on ${label}: ${err instanceof Error ? err.message : err} (is the sftp subsystem enabled?)`,
+        { cause: err },
       );
-      client.once("ready", () => {
-        clearTimeout(timer);
-        settled = true;
-        resolve();
-      });
-      client.on("error", (err: Error) => {
-        clearTimeout(timer);
-        fail(err);
-      });
-      client.once("close", () => {
-        clearTimeout(timer);
-        fail(new Error("Connection closed by the server during the handshake"));
-      });
-      client.on("handshake", (neg: { cs: { cipher: string } }) => {
-        cipher = neg.cs.cipher;
-      });
-      try {
-        client.connect({
-          host,
-          port,
-          username: user,
-          readyTimeout: timeoutMs,
-          hostVerifier,
-          authHandler,
-          keepaliveInterval: 15_000,
-          keepaliveCountMax: 3,
-          algorithms: { cipher: options.ciphers ?? DEFAULT_CIPHERS } as ssh2.Algorithms,
-        } as ssh2.ConnectConfig);
-        // Small SFTP requests must not wait for Nagle's algorithm and delayed ACKs (~40 ms each).
-        client.setNoDelay(true);
-      } catch (err) {
-        fail(err as Error);
-      }
-    });
-    if (acceptedLine) await acceptedLine;
-    const sftp = await new Promise<SftpChannel>((resolve, reject) => {
-      client.sftp((err: Error | undefined, sftp: SftpChannel) => {
-        if (err) {
-          reject(
-            new SshError("remote", `Cannot start SFTP on ${label}: ${err.message} (is the sftp subsystem enabled?)`),
-          );
-        } else resolve(sftp);
-      });
-    });
-    return new SftpSession(client, sftp, label, cipher);
+    }
+    return new SftpSession(ssh, sftp, label);
   } catch (err) {
-    queue = [];
-    client.end();
-    throw err;
+    if (err instanceof SshError) throw err;
+    const e = err as Error & { code?: string; level?: string };
+    if (timedOut) e.level = "client-timeout";
+    throw _mapConnectError(e, { where, label, timeoutMs, tried, hostKeyError });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -527,7 +500,10 @@ function _mapConnectError(
       { cause: err },
     );
   }
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME" || /getaddrinfo/i.test(err.message)) {
+  if (
+    code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME" ||
+    /getaddrinfo|lookup address|Name or service not known|nodename nor servname/i.test(err.message)
+  ) {
     return new SshError(
       "unknown-host",
       `Cannot connect to ${ctx.where}: unknown host name (check the spelling, DNS, or a Host alias in ~/.ssh/config)`,
@@ -543,7 +519,10 @@ function _mapConnectError(
       { cause: err },
     );
   }
-  if (err.level === "client-authentication") {
+  if (err instanceof SshProtocolError && err.stage === "host-key") {
+    return new SshError("host-key", `Host key of ${ctx.where} was rejected`, { cause: err });
+  }
+  if (err instanceof SshProtocolError && err.stage === "auth") {
     return new SshError(
       "auth",
       `Authentication as ${ctx.label} was rejected; tried: ${
@@ -557,3 +536,6 @@ function _mapConnectError(
   }
   return new SshError("connection", `Cannot connect to ${ctx.where}: ${err.message}`, { cause: err });
 }
+
+const _KEEPALIVE_MS = 15_000;
+const _KEEPALIVE_COUNT = 3;
