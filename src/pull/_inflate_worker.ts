@@ -1,25 +1,26 @@
 /**
- * Worker for {@link startInflate}: hashes the archive blocks it receives and gunzips them
- * into the output file, off the thread that decrypts the SSH stream.
+ * Worker for {@link startInflate}: gunzips the archive blocks it receives into the output
+ * file, off the thread that runs the SSH transport.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { PassThrough, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import zlib from "node:zlib";
+import { type Gunzip, openGunzip } from "../gunzip.ts";
 
-type Message = { type: "start"; path: string } | { type: "data"; buf: ArrayBuffer } | { type: "end" } | {
-  type: "abort";
-};
+type Message =
+  | { type: "start"; path: string; ring: SharedArrayBuffer; slotSize: number }
+  | { type: "data"; slot: number; len: number }
+  | { type: "end" }
+  | { type: "abort" };
 
-const hash = createHash("sha256");
-const input = new PassThrough();
+let file: Deno.FsFile | null = null;
+let ring: SharedArrayBuffer | null = null;
+let slotSize = 0;
+let gunzip: Gunzip | null = null;
 let outputBytes = 0;
 let failure: unknown = null;
-let done: Promise<void> | null = null;
+/** Messages are handled one at a time, in order (each may wait on the file). */
+let queue: Promise<void> = Promise.resolve();
 
 /** The worker's global scope, typed the same whichever lib the checker uses. */
 const scope = self as unknown as {
@@ -28,42 +29,56 @@ const scope = self as unknown as {
 };
 const post = (msg: unknown) => scope.postMessage(msg);
 
-scope.onmessage = async (event: MessageEvent<Message>) => {
-  const m = event.data;
+function write(block: Uint8Array): void {
+  // A worker may block: synchronous writes keep the output buffer's reuse simple.
+  for (let off = 0; off < block.length;) off += file!.writeSync(block.subarray(off));
+  outputBytes += block.length;
+}
+
+async function handle(m: Message): Promise<void> {
   if (m.type === "start") {
-    const count = new Transform({
-      transform(chunk: Uint8Array, _enc, cb) {
-        outputBytes += chunk.byteLength;
-        cb(null, chunk);
-      },
-    });
-    done = pipeline(input, zlib.createGunzip(), count, createWriteStream(m.path, { flags: "wx" }));
-    done.catch((err) => {
-      failure ??= err;
-    });
-  } else if (m.type === "data") {
-    const bytes = new Uint8Array(m.buf);
-    hash.update(bytes);
-    // Acknowledge once the gunzip has taken the block, so the sender can bound what is queued.
-    if (failure === null && !input.destroyed) input.write(bytes, () => post({ type: "ack", bytes: bytes.byteLength }));
-    else post({ type: "ack", bytes: bytes.byteLength });
-  } else if (m.type === "end") {
-    if (!input.destroyed) input.end();
+    ring = m.ring;
+    slotSize = m.slotSize;
     try {
-      await done;
+      file = Deno.openSync(m.path, { write: true, createNew: true });
+      gunzip = openGunzip(write);
     } catch (err) {
-      failure ??= err;
+      failure = err;
     }
+  } else if (m.type === "data") {
+    const bytes = new Uint8Array(ring!, m.slot * slotSize, m.len);
+    if (failure === null) {
+      try {
+        await gunzip!.push(bytes);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    // The slot is free again once its bytes are inflated.
+    post({ type: "ack", slot: m.slot });
+  } else if (m.type === "end") {
+    if (failure === null) {
+      try {
+        await gunzip!.end();
+      } catch (err) {
+        failure = err;
+      }
+    }
+    gunzip?.dispose();
+    file?.close();
     const err = failure as { message?: string; code?: string } | null;
     post({
       type: "done",
-      sha256: hash.digest("hex"),
       bytes: outputBytes,
       error: err === null ? null : { message: String(err.message ?? err), code: err.code ?? "" },
     });
   } else if (m.type === "abort") {
-    input.destroy();
-    await done?.catch(() => {});
+    gunzip?.dispose();
+    file?.close();
     post({ type: "aborted" });
   }
+}
+
+scope.onmessage = (event: MessageEvent<Message>) => {
+  queue = queue.then(() => handle(event.data));
 };

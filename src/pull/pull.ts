@@ -403,8 +403,8 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   async function _downloadAndVerify(): Promise<PullResult> {
     if (offset > 0) {
       offset = await _hashPrefix(partialPath, offset, (data) => {
-        if (inflater) return inflater.push(data);
         hash.update(data);
+        if (inflater) return inflater.push(data);
       });
     }
     let hashed = offset;
@@ -422,8 +422,8 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
           onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
           onWritten: (data) => {
             hashed += data.byteLength;
-            if (inflater) return inflater.push(data); // hashed and gunzipped in a worker
             hash.update(data);
+            if (inflater) return inflater.push(data); // gunzipped in a worker
           },
         });
         break;
@@ -461,7 +461,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     // Verify before publishing: checksum, gunzip, integrity_check.
     o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
     const inflated = inflater ? await inflater.finish() : null;
-    const sha256 = inflated ? inflated.sha256 : hash.digest("hex");
+    const sha256 = hash.digest("hex");
     const checksumVerified = expected !== undefined;
     const reject = async (msg: string, cause?: unknown): Promise<never> => {
       await discardTmp();
@@ -483,13 +483,17 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
       await reject(`${failed}: the gzip data is corrupt or truncated (${err.message})`);
     }
     o.signal?.throwIfAborted();
+    // The archive's fsync (needed to publish it) runs while SQLite checks the database.
+    const synced = inflater ? fsyncFile(partialPath) : null;
+    synced?.catch(() => {});
     const check = await integrityCheck(inflater ? tmpDb : partialPath);
     if (!check.ok) {
+      await synced?.catch(() => {});
       await reject(`${failed}: integrity_check returned ${check.messages.map((m) => `"${m}"`).join(", ")}`);
     }
 
     // Publish: fsync, rename into place, fsync the directory; then the sidecar.
-    await fsyncFile(partialPath);
+    await (synced ?? fsyncFile(partialPath));
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
     await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
