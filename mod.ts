@@ -156,5 +156,5 @@ export { loadSshConfig, resolveSshConfig, type SshHostConfig } from "./src/pull/
 export { type AuthMethod, authMethods, type AuthOptions, DEFAULT_IDENTITIES, loadIdentity } from "./src/pull/auth.ts";
 export { KeyFileError, parsePrivateKey, type SigningKey } from "./src/pull/ssh/private_key.ts";
 export { gcmBackend } from "./src/pull/ssh/gcm.ts";
-export { type Gunzip, GunzipError, type GunzipSink, openGunzip } from "./src/gunzip.ts";
+export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/gunzip.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";

@@ -220,18 +220,28 @@ class _NodeGunzip implements Gunzip {
 }
 
 /**
- * Starts a gunzip whose output goes to `sink`.
+ * Starts a gunzip whose output goes to `sink`, with `backend` (default:
+ * {@link gunzipBackend}).
  *
  * @example
  * ```ts
  * const out = await Deno.open("app.db", { write: true, createNew: true });
- * const gz = openGunzip(async (block) => { await out.write(block); });
+ * const gz = openGunzip(async (block) => {
+ *   for (let off = 0; off < block.length;) off += await out.write(block.subarray(off));
+ * });
  * await gz.push(await Deno.readFile("app.bck.gz"));
  * await gz.end();
  * gz.dispose();
  * ```
  */
-export function openGunzip(sink: GunzipSink): Gunzip {
+export function openGunzip(sink: GunzipSink, backend: "libz" | "node:zlib" = gunzipBackend()): Gunzip {
+  if (backend === "node:zlib") return new _NodeGunzip(sink);
   const lib = _libz();
-  return lib ? new _LibzGunzip(lib, sink) : new _NodeGunzip(sink);
+  if (!lib) throw new Error("libz cannot be loaded");
+  return new _LibzGunzip(lib, sink);
+}
+
+/** The implementation {@link openGunzip} uses by default: `libz` when it loads. */
+export function gunzipBackend(): "libz" | "node:zlib" {
+  return _libz() ? "libz" : "node:zlib";
 }

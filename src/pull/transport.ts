@@ -94,8 +94,10 @@ export interface ConnectOptions {
   sshConfigPath?: string;
   /** Home directory for `~`. Default `$HOME`. */
   home?: string;
-  /** Cipher preference. Default {@link DEFAULT_CIPHERS}: chacha20-poly1305 first (fastest measured), then AES-GCM, AES-CTR. */
+  /** Cipher preference, a subset of {@link DEFAULT_CIPHERS} (AES-GCM, 128 then 256 bits). */
   ciphers?: string[];
+  /** The AES-GCM implementation: `libcrypto` (OpenSSL over FFI) or `webcrypto`. Default: libcrypto when it loads. */
+  cryptoBackend?: "libcrypto" | "webcrypto";
   /** Receives warnings (insecure mode, a newly recorded host key). Default: `console.error`. */
   onWarning?: (message: string) => void;
 }
@@ -455,6 +457,7 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
       ciphers: options.ciphers ?? DEFAULT_CIPHERS,
       hostKeyAlgorithms,
       signal: controller.signal,
+      cryptoBackend: options.cryptoBackend,
     });
     // Deno.connect itself cannot be aborted: the timer settles the wait, and a socket
     // that connects later is closed.

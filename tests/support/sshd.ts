@@ -35,7 +35,7 @@ export interface Sshd extends AsyncDisposable {
 
 /** Options for {@link startSshd}. */
 export interface SshdOptions {
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines; they win over the defaults. */
   config?: string[];
   /** Host key type. Default "ed25519". */
   hostKeyType?: "ed25519" | "ecdsa" | "rsa";
@@ -107,7 +107,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     // A port can be taken between choosing and binding: retry a few times.
     for (let attempt = 0;; attempt++) {
       const port = _freePort();
+      // sshd keeps the first value it reads for a keyword, so the caller's lines go first.
       const config = [
+        ...(options.config ?? []),
         `Port ${port}`,
         `ListenAddress 127.0.0.1`,
         `HostKey ${hostKey}`,
@@ -123,7 +125,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         `Subsystem sftp internal-sftp`,
         `LogLevel VERBOSE`,
         `MaxStartups 50`,
-        ...(options.config ?? []),
       ];
       const configPath = join(dir, "sshd_config");
       await Deno.writeTextFile(configPath, config.join("\n") + "\n");

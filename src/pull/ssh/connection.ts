@@ -96,6 +96,8 @@ export interface SshConnectionOptions {
   hostKeyAlgorithms?: readonly string[];
   /** Aborts the connection attempt (the caller's timeout). */
   signal?: AbortSignal;
+  /** Which AES-GCM implementation to use; default: libcrypto when it loads, else WebCrypto. */
+  cryptoBackend?: "libcrypto" | "webcrypto";
 }
 
 interface _Keys {
@@ -554,8 +556,8 @@ export class SshConnection {
     };
     const encKey = derive("C", gcmKeyLength(kex.cipherC2S!)), decKey = derive("D", gcmKeyLength(kex.cipherS2C!));
     const keys = {
-      encrypt: await createGcm(kex.cipherC2S!, encKey, derive("A", 12), true),
-      decrypt: await createGcm(kex.cipherS2C!, decKey, derive("B", 12), false),
+      encrypt: await createGcm(kex.cipherC2S!, encKey, derive("A", 12), true, this.#opts.cryptoBackend),
+      decrypt: await createGcm(kex.cipherS2C!, decKey, derive("B", 12), false, this.#opts.cryptoBackend),
     };
     // NEWKEYS is the last packet under the old keys; everything after it uses the new ones.
     this.#send(new Uint8Array([MSG.NEWKEYS]), true);

@@ -107,16 +107,21 @@ export function gcmKeyLength(cipher: string): number {
  * @param key the derived key (16 or 32 bytes)
  * @param iv the derived 12-byte initial nonce
  * @param encrypt true for the sending direction
+ * @param backend which implementation; default {@link gcmBackend}
  */
 export async function createGcm(
   cipher: string,
   key: Uint8Array,
   iv: Uint8Array,
   encrypt: boolean,
+  backend: "libcrypto" | "webcrypto" = gcmBackend(),
 ): Promise<PacketCipher> {
   if (key.length !== gcmKeyLength(cipher)) throw new Error(`Bad key length for ${cipher}`);
-  const lib = _libcrypto();
-  if (lib) return new _LibcryptoGcm(lib, cipher, key, iv.slice(0, 12), encrypt);
+  if (backend === "libcrypto") {
+    const lib = _libcrypto();
+    if (!lib) throw new Error("libcrypto cannot be loaded");
+    return new _LibcryptoGcm(lib, cipher, key, iv.slice(0, 12), encrypt);
+  }
   const k = await crypto.subtle.importKey("raw", key as Uint8Array<ArrayBuffer>, "AES-GCM", false, [
     encrypt ? "encrypt" : "decrypt",
   ]);

@@ -1,0 +1,142 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./support/assert.ts";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { run, tempDir } from "./support/db.ts";
+import { keygen, type Sshd, startSshd } from "./support/sshd.ts";
+import { type ConnectOptions, connectSftp, SshError } from "../src/pull/transport.ts";
+import { downloadRange } from "../src/pull/download.ts";
+
+function options(s: Sshd, extra: Partial<ConnectOptions> = {}): ConnectOptions {
+  return {
+    host: "127.0.0.1",
+    port: s.port,
+    user: s.user,
+    identityFiles: [s.clientKey],
+    knownHostsFile: s.knownHosts,
+    agentSocket: null,
+    home: s.dir,
+    ...extra,
+  };
+}
+
+async function randomFile(path: string, bytes: number): Promise<string> {
+  const out = await run("sh", ["-c", `head -c ${bytes} /dev/urandom > '${path}' && sha256sum '${path}'`]);
+  assertEquals(out.code, 0, out.stderr);
+  return out.stdout.split(" ")[0];
+}
+
+async function sha256(path: string): Promise<string> {
+  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+}
+
+Deno.test("the transport verifies ecdsa and rsa host keys and lists the directory", async () => {
+  for (const type of ["ecdsa", "rsa"] as const) {
+    await using s = await startSshd({ hostKeyType: type });
+    await Deno.writeTextFile(join(s.remoteDir, "x.txt"), "hello");
+    await using session = await connectSftp(options(s));
+    const names = (await session.list(s.remoteDir)).map((e) => e.name);
+    assert(names.includes("x.txt"), `${type}: ${names}`);
+    assertEquals(await session.readText(join(s.remoteDir, "x.txt")), "hello");
+  }
+});
+
+Deno.test("the transport authenticates with rsa, ecdsa and PEM identity files", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  for (
+    const [name, args] of [["rsa", ["-t", "rsa", "-b", "2048"]], ["ecdsa", ["-t", "ecdsa", "-b", "384"]], [
+      "pem",
+      ["-t", "rsa", "-b", "2048", "-m", "PEM"],
+    ]] as const
+  ) {
+    const key = join(dir.path, name);
+    const out = await run("ssh-keygen", ["-q", ...args, "-N", "", "-C", "t", "-f", key]);
+    assertEquals(out.code, 0, out.stderr);
+    // Not yet authorized: rejected, naming the key tried.
+    const err = await assertRejects(() => connectSftp(options(s, { identityFiles: [key] })), SshError);
+    assertEquals((err as SshError).kind, "auth");
+    assertStringIncludes(err.message, key);
+    await Deno.writeTextFile(join(s.dir, "authorized_keys"), await Deno.readTextFile(`${key}.pub`), { append: true });
+    await using session = await connectSftp(options(s, { identityFiles: [key] }));
+    assertEquals((await session.stat(s.remoteDir)).isFile, false);
+  }
+});
+
+Deno.test("the transport authenticates through a real ssh-agent, and lists the agent when it is refused", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const sock = join(dir.path, "agent.sock");
+  const agent = new Deno.Command("ssh-agent", { args: ["-D", "-a", sock], stdout: "null", stderr: "null" }).spawn();
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await Deno.stat(sock);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const stranger = await keygen(join(dir.path, "stranger"));
+    let add = await run("ssh-add", [stranger], { env: { SSH_AUTH_SOCK: sock } });
+    assertEquals(add.code, 0, add.stderr);
+    const refused = await assertRejects(
+      () => connectSftp(options(s, { identityFiles: undefined, agentSocket: sock, home: dir.path })),
+      SshError,
+    );
+    assertEquals((refused as SshError).kind, "auth");
+    assertStringIncludes(refused.message, `ssh-agent (${sock})`);
+    add = await run("ssh-add", [s.clientKey], { env: { SSH_AUTH_SOCK: sock } });
+    assertEquals(add.code, 0, add.stderr);
+    await using session = await connectSftp(
+      options(s, { identityFiles: undefined, agentSocket: sock, home: dir.path }),
+    );
+    assertEquals((await session.stat(s.remoteDir)).isFile, false);
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+  }
+});
+
+Deno.test("a download survives server-initiated re-keying (RekeyLimit 1M) and matches byte for byte, with both crypto backends", async () => {
+  await using s = await startSshd({ config: ["RekeyLimit 1M", "LogLevel DEBUG1"] });
+  await using dir = await tempDir();
+  const remote = join(s.remoteDir, "blob.bin");
+  const size = 12 * 1024 * 1024 + 123;
+  const expected = await randomFile(remote, size);
+  for (const backend of ["libcrypto", "webcrypto"] as const) {
+    await using session = await connectSftp(options(s, { cryptoBackend: backend }));
+    assertEquals(session.backend, backend);
+    const local = join(dir.path, `blob-${backend}`);
+    assertEquals(await downloadRange(session, remote, local, { size, chunkSize: 65536, concurrency: 16 }), size);
+    assertEquals(await sha256(local), expected, backend);
+    // The session is still usable after the re-keys.
+    assertEquals((await session.stat(remote)).size, size);
+  }
+  // Every 1 MiB each way the server re-keyed: many key exchanges, not just the first two.
+  const kexes = s.log().split("\n").filter((l) => l.includes("SSH2_MSG_NEWKEYS received")).length;
+  assert(kexes > 10, `re-keys seen in the sshd log: ${kexes}`);
+});
+
+Deno.test("a server with no AES-GCM cipher is refused with what each side offers", async () => {
+  await using s = await startSshd({ config: ["Ciphers aes128-ctr,aes256-ctr"] });
+  const err = await assertRejects(() => connectSftp(options(s)), SshError);
+  assertStringIncludes(err.message, "no cipher in common");
+  assertStringIncludes(err.message, "aes128-gcm@openssh.com");
+  assertStringIncludes(err.message, "aes128-ctr");
+});
+
+Deno.test("SFTP errors map to one line: a missing file, and a file the user may not read", async () => {
+  await using s = await startSshd();
+  await using session = await connectSftp(options(s));
+  let err = await assertRejects(() => session.stat(join(s.remoteDir, "nope")), SshError);
+  assertEquals((err as SshError).kind, "not-found");
+  err = await assertRejects(() => session.list(join(s.remoteDir, "nope")), SshError);
+  assertStringIncludes(err.message, "no such directory");
+  if (s.user !== "root") {
+    const secret = join(s.remoteDir, "secret");
+    await Deno.writeTextFile(secret, "x");
+    await Deno.chmod(secret, 0);
+    err = await assertRejects(() => session.open(secret), SshError);
+    assertEquals((err as SshError).kind, "permission");
+  }
+});
