@@ -11,10 +11,8 @@
 
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { writeAll } from "./fs.ts";
+import { openGunzip } from "./gunzip.ts";
 
 /** Options for {@link gzipFile}. */
 export interface GzipOptions {
@@ -265,32 +263,34 @@ export async function gunzipFile(
   const hash = createHash("sha256");
   let inputBytes = 0;
   let outputBytes = 0;
-  const tap = new Transform({
-    transform(chunk: Uint8Array, _enc, done) {
-      hash.update(chunk);
-      inputBytes += chunk.byteLength;
-      done(null, chunk);
-    },
-  });
-  const count = new Transform({
-    transform(chunk: Uint8Array, _enc, done) {
-      outputBytes += chunk.byteLength;
-      done(null, chunk);
-    },
-  });
-  await pipeline(
-    createReadStream(inputPath),
-    tap,
-    zlib.createGunzip(),
-    count,
-    createWriteStream(outputPath, { flags: "wx" }),
-    { signal: options.signal },
-  );
-  const out = await Deno.open(outputPath, { read: true, write: true });
+  const input = await Deno.open(inputPath, { read: true });
+  let output: Deno.FsFile | null = null;
   try {
+    output = await Deno.open(outputPath, { write: true, createNew: true });
+    const out = output;
+    const gunzip = openGunzip(async (block) => {
+      await writeAll(out, block);
+      outputBytes += block.byteLength;
+    });
+    try {
+      const buf = new Uint8Array(1 << 20);
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const n = await _readInto(input, buf);
+        if (n === 0) break;
+        const chunk = buf.subarray(0, n);
+        hash.update(chunk);
+        inputBytes += n;
+        await gunzip.push(chunk);
+      }
+      await gunzip.end();
+    } finally {
+      gunzip.dispose();
+    }
     await out.sync();
   } finally {
-    out.close();
+    input.close();
+    output?.close();
   }
   return { sha256: hash.digest("hex"), inputBytes, outputBytes };
 }
