@@ -1,8 +1,9 @@
 /**
  * Pull benchmark: a ~256 MiB backup served by a private OpenSSH sshd on loopback, fetched
  * in one run by `sqlbk pull` (download + verification: checksum, gunzip,
- * integrity_check), OpenSSH `sftp` (batch `get`) and `scp`. Prints times, throughput,
- * the ratio to OpenSSH, and sqlbk's peak RSS (from `/usr/bin/time -v`).
+ * integrity_check), OpenSSH `sftp` (batch `get`) and `scp`, and by `sftp` followed by the
+ * same checks with the standard tools (`sha256sum -c`, `gzip -dc`, `sqlite3`). Prints
+ * times, throughput, the ratios, and sqlbk's peak RSS (from `/usr/bin/time -v`).
  *
  *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1]
  *
@@ -64,7 +65,7 @@ INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
 
   const sshOpts = opensshClientArgs(sshd);
   const env = { SSH_AUTH_SOCK: "" };
-  const results: Record<string, number[]> = { sqlbk: [], sftp: [], scp: [] };
+  const results: Record<string, number[]> = { sqlbk: [], sftp: [], byHand: [], scp: [] };
   let rssKiB = 0;
   for (let i = 0; i < RUNS; i++) {
     // OpenSSH sftp, batch get.
@@ -74,6 +75,19 @@ INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
     results.sftp.push(
       await timed("sftp", ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`], env),
     );
+    // The same by hand, verified with the standard tools: sftp get, sha256sum -c, gzip -dc,
+    // sqlite3 PRAGMA integrity_check (what sqlbk pull does in one command).
+    const handDb = join(work, `hand-${i}.db`);
+    const handStart = performance.now();
+    await timed("sftp", ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`], env);
+    await timed("sh", [
+      "-c",
+      `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.gz" | sha256sum -c --quiet && gzip -dc 'sftp-${i}.bck.gz' > '${handDb}'`,
+    ]);
+    const check = await run("sqlite3", [handDb, "PRAGMA integrity_check;"]);
+    if (check.stdout.trim() !== "ok") throw new Error(`integrity_check of the hand pipeline: ${check.stdout}`);
+    results.byHand.push(performance.now() - handStart);
+    await Deno.remove(handDb);
     await Deno.remove(sftpOut);
 
     // scp.
@@ -134,6 +148,11 @@ INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
   console.log(`  OpenSSH sftp get               ${(openssh / 1000).toFixed(2)} s  ${mibps(size, openssh)}`);
   console.log(
     `  scp                            ${(best(results.scp) / 1000).toFixed(2)} s  ${mibps(size, best(results.scp))}`,
+  );
+  console.log(
+    `  sftp + sha256sum + gzip -dc + sqlite3 integrity_check (the same checks by hand) ${
+      (best(results.byHand) / 1000).toFixed(2)
+    } s; sqlbk pull ratio to it ${(best(results.byHand) / best(results.sqlbk)).toFixed(2)}x`,
   );
   console.log(
     `  target: >= 0.80x OpenSSH throughput, peak RSS < 150 MiB (all runs: sqlbk ${
