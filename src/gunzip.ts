@@ -39,11 +39,25 @@ export class GunzipError extends Error {
   }
 }
 
+/** The zlib functions used (zlib.h); `int` is `i32`, the z_stream is passed as a `buffer`. */
 const _SYMBOLS = {
+  /** const char *zlibVersion(void) */
   zlibVersion: { parameters: [], result: "pointer" },
-  inflateInit2_: { parameters: ["buffer", "i32", "pointer", "i32"], result: "i32" },
+  /** int inflateInit2_(z_streamp strm, int windowBits, const char *version, int stream_size) */
+  inflateInit2_: {
+    parameters: [
+      "buffer", // strm: the z_stream, which must not move while in use
+      "i32", // windowBits: 15 + 16 for a gzip wrapper
+      "pointer", // version: zlibVersion()
+      "i32", // stream_size: sizeof(z_stream)
+    ],
+    result: "i32",
+  },
+  /** int inflate(z_streamp strm, int flush) */
   inflate: { parameters: ["buffer", "i32"], result: "i32" },
+  /** int inflateReset(z_streamp strm) */
   inflateReset: { parameters: ["buffer"], result: "i32" },
+  /** int inflateEnd(z_streamp strm) */
   inflateEnd: { parameters: ["buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 

@@ -21,6 +21,8 @@ import { SshReader, SshWriter } from "./wire.ts";
 /** The client's identification string (RFC 4253 section 4.2), without CR LF. */
 export const CLIENT_VERSION = "SSH-2.0-sqlbk_0.1";
 
+// No "kex-strict-c-v00@openssh.com": the Terrapin prefix truncation it prevents needs
+// chacha20-poly1305 or an encrypt-then-MAC CBC cipher, and this client only does AES-GCM.
 const KEX_ALGORITHMS = ["curve25519-sha256", "curve25519-sha256@libssh.org"];
 // Never used with an AEAD cipher, but the name-lists must still agree.
 const MAC_ALGORITHMS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512"];
@@ -158,6 +160,8 @@ export class SshConnection {
   #inStart = 0;
   #inEnd = 0;
   #plain = new Uint8Array(1 << 16);
+  /** Sequence number of the next packet received (for SSH_MSG_UNIMPLEMENTED). */
+  #seqIn = 0;
   #waiters: { types: number[]; resolve: (msg: Uint8Array) => void; reject: (err: Error) => void }[] = [];
   #closedError: Error | null = null;
   #closeListeners = new Set<(err: Error) => void>();
@@ -293,6 +297,7 @@ export class SshConnection {
       packet = this.#plain;
     } else packet = input;
     this.#inStart += total;
+    this.#seqIn = (this.#seqIn + 1) >>> 0;
     const pad = packet[4];
     if (pad + 1 > len) throw new SshProtocolError(this.#stage, "bad padding length");
     this.#lastReceived = Date.now();
@@ -382,7 +387,7 @@ export class SshConnection {
       w.resolve(p.slice());
       return;
     }
-    this.#send(new SshWriter().byte(MSG.UNIMPLEMENTED).u32(0).bytes());
+    this.#send(new SshWriter().byte(MSG.UNIMPLEMENTED).u32((this.#seqIn - 1) >>> 0).bytes());
   }
 
   #expect(...types: number[]): Promise<Uint8Array> {

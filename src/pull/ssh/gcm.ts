@@ -37,15 +37,54 @@ export interface PacketCipher {
   dispose(): void;
 }
 
+/**
+ * The libcrypto (OpenSSL 1.1 / 3.x EVP API) functions used. `int` is `i32`; the typed
+ * arrays passed as `buffer` live until the call returns.
+ */
 const _SYMBOLS = {
+  /** EVP_CIPHER_CTX *EVP_CIPHER_CTX_new(void) */
   EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
+  /** void EVP_CIPHER_CTX_free(EVP_CIPHER_CTX *ctx) */
   EVP_CIPHER_CTX_free: { parameters: ["pointer"], result: "void" },
+  /** const EVP_CIPHER *EVP_aes_128_gcm(void) */
   EVP_aes_128_gcm: { parameters: [], result: "pointer" },
+  /** const EVP_CIPHER *EVP_aes_256_gcm(void) */
   EVP_aes_256_gcm: { parameters: [], result: "pointer" },
-  EVP_CipherInit_ex: { parameters: ["pointer", "pointer", "pointer", "buffer", "buffer", "i32"], result: "i32" },
-  EVP_CipherUpdate: { parameters: ["pointer", "buffer", "buffer", "buffer", "i32"], result: "i32" },
+  /** int EVP_CipherInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *type, ENGINE *impl, const unsigned char *key, const unsigned char *iv, int enc) */
+  EVP_CipherInit_ex: {
+    parameters: [
+      "pointer", // ctx
+      "pointer", // type: NULL to keep the one set before
+      "pointer", // impl: NULL, the default engine
+      "buffer", // key: NULL to keep
+      "buffer", // iv: NULL to keep
+      "i32", // enc: 1 encrypt, 0 decrypt, -1 unchanged
+    ],
+    result: "i32",
+  },
+  /** int EVP_CipherUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl, const unsigned char *in, int inl) */
+  EVP_CipherUpdate: {
+    parameters: [
+      "pointer", // ctx
+      "buffer", // out: NULL to feed associated data
+      "buffer", // outl: out, 4-byte int
+      "buffer", // in
+      "i32", // inl
+    ],
+    result: "i32",
+  },
+  /** int EVP_CipherFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *outm, int *outl): checks the tag when decrypting */
   EVP_CipherFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
+  /** int EVP_CIPHER_CTX_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr) */
+  EVP_CIPHER_CTX_ctrl: {
+    parameters: [
+      "pointer", // ctx
+      "i32", // type: EVP_CTRL_GCM_*
+      "i32", // arg: a length (-1 for the whole fixed IV)
+      "buffer", // ptr: IV, tag or scratch bytes
+    ],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type _Lib = Deno.DynamicLibrary<typeof _SYMBOLS>;
