@@ -35,7 +35,7 @@ Deno.test("the transport verifies ecdsa and rsa host keys and lists the director
     await Deno.writeTextFile(join(s.remoteDir, "x.txt"), "hello");
     await using session = await connectSftp(options(s));
     const names = (await session.list(s.remoteDir)).map((e) => e.name);
-    assert(names.includes("x.txt"), `${type}: ${names}`);
+    assertEquals(names, ["x.txt"], type);
     assertEquals(await session.readText(join(s.remoteDir, "x.txt")), "hello");
   }
 });

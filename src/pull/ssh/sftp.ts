@@ -364,7 +364,7 @@ export class SftpClient implements ChannelSink {
     });
   }
 
-  /** Lists a directory (every entry, `.` and `..` included, as the server sends them). */
+  /** Lists a directory (without `.` and `..`). */
   readdir(path: string, cb: (err: Error | undefined, list: DirEntry[]) => void): void {
     this.#request(
       FXP.OPENDIR,
@@ -378,7 +378,10 @@ export class SftpClient implements ChannelSink {
             reply: (type, r) => {
               if (type === FXP.NAME) {
                 const n = r.u32();
-                for (let i = 0; i < n; i++) list.push({ filename: r.text(), longname: r.text(), attrs: _attrs(r) });
+                for (let i = 0; i < n; i++) {
+                  const entry = { filename: r.text(), longname: r.text(), attrs: _attrs(r) };
+                  if (entry.filename !== "." && entry.filename !== "..") list.push(entry);
+                }
                 return next();
               }
               if (type === FXP.STATUS) {
