@@ -26,7 +26,15 @@ export interface Gunzip {
   dispose(): void;
 }
 
-/** A corrupt or truncated gzip stream; `code` starts with `Z_` as node:zlib's errors do. */
+/**
+ * A corrupt or truncated gzip stream; `code` starts with `Z_` as node:zlib's errors do.
+ *
+ * @example
+ * ```ts
+ * const gz = openGunzip(() => {});
+ * await gz.end().catch((err) => console.log(err instanceof GunzipError && err.code)); // "Z_BUF_ERROR"
+ * ```
+ */
 export class GunzipError extends Error {
   /** Always `"GunzipError"`. */
   override name = "GunzipError";
@@ -255,7 +263,14 @@ export function openGunzip(sink: GunzipSink, backend: "libz" | "node:zlib" = gun
   return new _LibzGunzip(lib, sink);
 }
 
-/** The implementation {@link openGunzip} uses by default: `libz` when it loads. */
+/**
+ * The implementation {@link openGunzip} uses by default: `libz` when it loads.
+ *
+ * @example
+ * ```ts
+ * console.log(`gunzip runs in ${gunzipBackend()}`);
+ * ```
+ */
 export function gunzipBackend(): "libz" | "node:zlib" {
   return _libz() ? "libz" : "node:zlib";
 }

@@ -127,7 +127,14 @@ function _libcrypto(): _Lib | null {
   return _lib;
 }
 
-/** The backend new ciphers use: `"libcrypto"` when it loads, else `"webcrypto"`. */
+/**
+ * The backend new ciphers use: `"libcrypto"` when it loads, else `"webcrypto"`.
+ *
+ * @example
+ * ```ts
+ * if (gcmBackend() === "webcrypto") console.error("libcrypto not found: pulls will be slower");
+ * ```
+ */
 export function gcmBackend(): "libcrypto" | "webcrypto" {
   return _libcrypto() ? "libcrypto" : "webcrypto";
 }

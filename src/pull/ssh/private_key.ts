@@ -23,7 +23,16 @@ export interface SigningKey {
   privateKey: KeyObject;
 }
 
-/** Why a key file could not be used. */
+/**
+ * Why a key file could not be used.
+ *
+ * @example
+ * ```ts
+ * try { await parsePrivateKey(data); } catch (err) {
+ *   if (err instanceof KeyFileError && err.passphrase) console.error("the key needs its passphrase");
+ * }
+ * ```
+ */
 export class KeyFileError extends Error {
   /** Always `"KeyFileError"`. */
   override name = "KeyFileError";
