@@ -1,6 +1,6 @@
 /**
  * Where a pull's time goes: the raw parallel SFTP download alone (no hashing, gunzip or
- * integrity check), per cipher, of 256 MiB of random bytes from a private sshd on
+ * integrity check), per cipher and crypto backend, of 256 MiB of random bytes from a private sshd on
  * loopback, beside OpenSSH `sftp` on the same file. Compare with `bench/pull_bench.ts`,
  * which times the whole pull with verification.
  *
@@ -25,7 +25,11 @@ try {
   await run("sh", ["-c", `head -c ${size} /dev/urandom > '${remote}'`]);
   const local = join(work, "blob.bin");
   const mibps = (ms: number) => `${(size / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
-  for (const cipher of DEFAULT_CIPHERS) {
+  const runs = [
+    ...DEFAULT_CIPHERS.map((cipher) => ({ cipher, backend: "libcrypto" as const })),
+    { cipher: DEFAULT_CIPHERS[0], backend: "webcrypto" as const },
+  ];
+  for (const { cipher, backend } of runs) {
     await using session = await connectSftp({
       host: "127.0.0.1",
       port: sshd.port,
@@ -34,6 +38,7 @@ try {
       knownHostsFile: sshd.knownHosts,
       agentSocket: null,
       ciphers: [cipher],
+      cryptoBackend: backend,
     });
     const t0 = performance.now();
     await downloadRange(session, remote, local, { size });
