@@ -2,29 +2,12 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "./suppo
 import { join } from "node:path";
 import { describe, listDir, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
 import { flipBytes, placeBackup } from "./support/backups.ts";
-import { keygen, type Sshd, startSshd } from "./support/sshd.ts";
+import { keygen, pullArgs, type Sshd, startSshd } from "./support/sshd.ts";
 
 const OLD_A = "app-2025-01-01T00-00-00Z-online.bck.gz";
 const NEW_A = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
 const OLD_B = "auth-20250101T000000Z-online.bck.gz";
 const NEW_B = "auth-20250201T000000Z.db";
-
-/** The pull command line against a test server, with an empty HOME and no agent. */
-function pullArgs(s: Sshd, to: string, ...extra: string[]): string[] {
-  return [
-    "pull",
-    `${s.user}@127.0.0.1:${s.remoteDir}`,
-    "--port",
-    String(s.port),
-    "-i",
-    s.clientKey,
-    "--known-hosts",
-    s.knownHosts,
-    "--to",
-    to,
-    ...extra,
-  ];
-}
 
 const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 

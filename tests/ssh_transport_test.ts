@@ -1,8 +1,9 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { run, tempDir } from "./support/db.ts";
-import { keygen, type Sshd, startSshd } from "./support/sshd.ts";
+import { run, sqlbk, tempDir } from "./support/db.ts";
+import { placeBackup } from "./support/backups.ts";
+import { keygen, pullArgs, type Sshd, startSshd } from "./support/sshd.ts";
 import { type ConnectOptions, connectSftp, SshError } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 
@@ -139,4 +140,21 @@ Deno.test("SFTP errors map to one line: a missing file, and a file the user may 
     err = await assertRejects(() => session.open(secret), SshError);
     assertEquals((err as SshError).kind, "permission");
   }
+});
+
+Deno.test("sqlbk pull without libcrypto (SQLBK_LIBCRYPTO=none) still verifies and publishes, and says it is on the slower path", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const name = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
+  await placeBackup(s.remoteDir, name, { rows: 2000 });
+  const out = await sqlbk(pullArgs(s, dir.join("p")), {
+    env: { HOME: dir.path, SSH_AUTH_SOCK: "", SQLBK_LIBCRYPTO: "none", SQLBK_LIBZ: "none" },
+  });
+  assertEquals(out.code, 0, out.stderr);
+  assertStringIncludes(out.stderr, "WebCrypto");
+  assertEquals(out.stdout.trim(), join(dir.join("p"), name));
+  assertEquals(
+    (await Deno.readTextFile(`${join(dir.join("p"), name)}.sha256`)).split(" ")[0],
+    await sha256(join(s.remoteDir, name)),
+  );
 });

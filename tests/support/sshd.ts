@@ -63,6 +63,23 @@ export function opensshClientArgs(server: Pick<Sshd, "clientKey" | "knownHosts">
   ];
 }
 
+/** The `sqlbk pull` arguments that fetch from `server` into `to`, with its key and known_hosts. */
+export function pullArgs(s: Sshd, to: string, ...extra: string[]): string[] {
+  return [
+    "pull",
+    `${s.user}@127.0.0.1:${s.remoteDir}`,
+    "--port",
+    String(s.port),
+    "-i",
+    s.clientKey,
+    "--known-hosts",
+    s.knownHosts,
+    "--to",
+    to,
+    ...extra,
+  ];
+}
+
 /** Generates an ssh key pair with the real `ssh-keygen`; returns the private key path. */
 export async function keygen(path: string, type = "ed25519", passphrase = ""): Promise<string> {
   const out = await run("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-C", "sqlbk-test", "-f", path]);
