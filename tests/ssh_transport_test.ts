@@ -158,3 +158,67 @@ Deno.test("sqlbk pull without libcrypto (SQLBK_LIBCRYPTO=none) still verifies an
     await sha256(join(s.remoteDir, name)),
   );
 });
+
+/** Process ids descended from `pid` (from `ps`). */
+async function descendants(pid: number): Promise<number[]> {
+  const out = await run("ps", ["-e", "-o", "pid=,ppid="]);
+  assertEquals(out.code, 0, out.stderr);
+  const parents = new Map<number, number>();
+  for (const line of out.stdout.trim().split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    parents.set(child, parent);
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of parents) {
+      if (parent === p) {
+        found.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+Deno.test("a server that stops answering mid-download fails the download as a retryable timeout, keeping the bytes received", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(s.remoteDir, "big.bin");
+  const size = 64 * 1024 * 1024;
+  await randomFile(remote, size);
+  await using session = await connectSftp(options(s));
+  const local = join(dir.path, "big.bin.partial");
+  let stopped: number[] = [];
+  let received = 0;
+  const started = Date.now();
+  try {
+    const err = await assertRejects(() =>
+      downloadRange(session, remote, local, {
+        size,
+        stallTimeoutMs: 1000,
+        concurrency: 2,
+        chunkSize: 32768,
+        onProgress: (bytes) => {
+          received = bytes;
+          if (stopped.length === 0 && bytes >= 1024 * 1024) {
+            // Freeze the connection's sshd processes (not the listener): the socket stays open, silent.
+            stopped = [-1];
+            descendants(s.pid).then((pids) => {
+              stopped = pids;
+              for (const pid of pids) Deno.kill(pid, "SIGSTOP");
+            });
+          }
+        },
+      }), SshError);
+    assertEquals((err as SshError).kind, "timeout");
+    assert((err as SshError).retryable, "a stall is worth a retry");
+    assertStringIncludes(err.message, "No data from");
+    assert(Date.now() - started < 20_000, "failed within seconds, not hanging");
+    assert(stopped.length > 0 && stopped[0] !== -1, "sshd's session processes were frozen");
+    const kept = (await Deno.stat(local)).size;
+    assert(kept >= 1024 * 1024 && kept <= received, `bytes kept for a resume: ${kept} (received ${received})`);
+  } finally {
+    for (const pid of stopped) if (pid > 0) Deno.kill(pid, "SIGCONT");
+  }
+});

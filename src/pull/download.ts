@@ -59,6 +59,8 @@ export async function downloadRange(
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const file = await Deno.open(localPath, { write: true, create: true });
   let written = offset;
+  /** Set when the server went silent: closing the handle would only wait for it. */
+  let stalled = false;
   try {
     await file.truncate(offset);
     await file.seek(offset, Deno.SeekMode.Start);
@@ -98,6 +100,7 @@ export async function downloadRange(
         const unsubscribe = session.onLost((err) => fail(err));
         const watchdog = setInterval(() => {
           if (Date.now() - lastData > stallMs) {
+            stalled = true;
             fail(
               new SshError(
                 "timeout",
@@ -176,7 +179,7 @@ export async function downloadRange(
         pump();
       });
     } finally {
-      if (!session.lostError) await session.closeHandle(handle).catch(() => {});
+      if (!session.lostError && !stalled) await session.closeHandle(handle).catch(() => {});
     }
     return written;
   } finally {
