@@ -21,14 +21,21 @@ export const HOST_KEY_ALGORITHMS = [
   "rsa-sha2-256",
 ] as const;
 
-const _CURVES: Record<string, { crv: string; hash: string; size: number }> = {
+/** The ECDSA curves by their SSH name: JWK curve, signature hash, and coordinate size in bytes. */
+export const CURVES: Record<string, { crv: string; hash: string; size: number }> = {
   nistp256: { crv: "P-256", hash: "sha256", size: 32 },
   nistp384: { crv: "P-384", hash: "sha384", size: 48 },
   nistp521: { crv: "P-521", hash: "sha512", size: 66 },
 };
 
-function _b64url(bytes: Uint8Array): string {
+/** Bytes as base64url (JWK fields). */
+export function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
+}
+
+/** base64url text (JWK fields) as bytes. */
+export function fromB64url(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, "base64url"));
 }
 
 /** The key type named inside a key or signature blob. */
@@ -42,35 +49,36 @@ export function algorithmsForKeyType(keyType: string): string[] {
   return [keyType];
 }
 
-function _publicKey(blob: Uint8Array): { key: KeyObject; type: string; curve?: (typeof _CURVES)[string] } {
+function _publicKey(blob: Uint8Array): { key: KeyObject; type: string; curve?: (typeof CURVES)[string] } {
   const r = new SshReader(blob);
   const type = r.text();
   if (type === "ssh-ed25519") {
     return {
       type,
-      key: createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: _b64url(r.view()) }, format: "jwk" }),
+      key: createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(r.view()) }, format: "jwk" }),
     };
   }
   if (type.startsWith("ecdsa-sha2-")) {
-    const curve = _CURVES[r.text()];
+    const curve = CURVES[r.text()];
     const q = r.view();
     if (!curve || q.length !== 1 + 2 * curve.size || q[0] !== 4) throw new Error(`Unsupported ${type} host key`);
     const x = q.subarray(1, 1 + curve.size), y = q.subarray(1 + curve.size);
     return {
       type,
       curve,
-      key: createPublicKey({ key: { kty: "EC", crv: curve.crv, x: _b64url(x), y: _b64url(y) }, format: "jwk" }),
+      key: createPublicKey({ key: { kty: "EC", crv: curve.crv, x: b64url(x), y: b64url(y) }, format: "jwk" }),
     };
   }
   if (type === "ssh-rsa") {
     const e = r.mpint(), n = r.mpint();
-    return { type, key: createPublicKey({ key: { kty: "RSA", n: _b64url(n), e: _b64url(e) }, format: "jwk" }) };
+    return { type, key: createPublicKey({ key: { kty: "RSA", n: b64url(n), e: b64url(e) }, format: "jwk" }) };
   }
   throw new Error(`Unsupported host key type "${type}"`);
 }
 
-function _fixed(magnitude: Uint8Array, size: number): Uint8Array {
-  if (magnitude.length > size) throw new Error("Bad ECDSA signature");
+/** An unsigned big-endian number left-padded with zeros to `size` bytes (throws when longer). */
+export function leftPad(magnitude: Uint8Array, size: number): Uint8Array {
+  if (magnitude.length > size) throw new Error(`A ${magnitude.length}-byte number does not fit in ${size} bytes`);
   const out = new Uint8Array(size);
   out.set(magnitude, size - magnitude.length);
   return out;
@@ -100,8 +108,8 @@ export function verifyHostSignature(
     const rs = new SshReader(sig);
     const size = pub.curve.size;
     const p1363 = new Uint8Array(2 * size);
-    p1363.set(_fixed(rs.mpint(), size));
-    p1363.set(_fixed(rs.mpint(), size), size);
+    p1363.set(leftPad(rs.mpint(), size));
+    p1363.set(leftPad(rs.mpint(), size), size);
     return verify(pub.curve.hash, data, { key: pub.key, dsaEncoding: "ieee-p1363" }, p1363);
   }
   return false;
@@ -129,7 +137,7 @@ export function fileSigner(key: SigningKey): Signer {
       if (type === "ssh-ed25519") sig = sign(null, data, privateKey);
       else if (type === "ssh-rsa") sig = sign("sha256", data, privateKey);
       else if (type.startsWith("ecdsa-sha2-")) {
-        const curve = _CURVES[type.slice("ecdsa-sha2-".length)];
+        const curve = CURVES[type.slice("ecdsa-sha2-".length)];
         if (!curve) throw new Error(`Unsupported key type "${type}"`);
         const raw = sign(curve.hash, data, { key: privateKey, dsaEncoding: "ieee-p1363" });
         sig = new SshWriter().mpint(raw.subarray(0, curve.size)).mpint(raw.subarray(curve.size)).bytes();

@@ -11,6 +11,7 @@
 
 import { Buffer } from "node:buffer";
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { b64url, CURVES, fromB64url, leftPad } from "./keys.ts";
 import { SshReader, SshWriter } from "./wire.ts";
 
 /** A private key ready to sign, with its SSH public key blob. */
@@ -45,22 +46,9 @@ export class KeyFileError extends Error {
   }
 }
 
-const _CURVES: Record<string, { crv: string; size: number }> = {
-  nistp256: { crv: "P-256", size: 32 },
-  nistp384: { crv: "P-384", size: 48 },
-  nistp521: { crv: "P-521", size: 66 },
-};
-const _CRV_NAMES: Record<string, string> = { "P-256": "nistp256", "P-384": "nistp384", "P-521": "nistp521" };
-
-const _b64u = (b: Uint8Array) => Buffer.from(b).toString("base64url");
-const _fromB64u = (s: string) => new Uint8Array(Buffer.from(s, "base64url"));
-
-function _fixed(b: Uint8Array, size: number): Uint8Array {
-  if (b.length >= size) return b.subarray(b.length - size);
-  const out = new Uint8Array(size);
-  out.set(b, size - b.length);
-  return out;
-}
+const _CRV_NAMES: Record<string, string> = Object.fromEntries(
+  Object.entries(CURVES).map(([name, curve]) => [curve.crv, name]),
+);
 
 function _big(b: Uint8Array): bigint {
   return b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString("hex")}`);
@@ -76,22 +64,22 @@ function _bytes(n: bigint): Uint8Array {
 export function publicBlob(key: KeyObject): { type: string; blob: Uint8Array } {
   const jwk = createPublicKey(key).export({ format: "jwk" }) as Record<string, string>;
   if (jwk.kty === "OKP" && jwk.crv === "Ed25519") {
-    return { type: "ssh-ed25519", blob: new SshWriter().string("ssh-ed25519").string(_fromB64u(jwk.x)).bytes() };
+    return { type: "ssh-ed25519", blob: new SshWriter().string("ssh-ed25519").string(fromB64url(jwk.x)).bytes() };
   }
   if (jwk.kty === "EC" && _CRV_NAMES[jwk.crv]) {
     const curve = _CRV_NAMES[jwk.crv];
-    const size = _CURVES[curve].size;
+    const size = CURVES[curve].size;
     const q = new Uint8Array(1 + 2 * size);
     q[0] = 4;
-    q.set(_fixed(_fromB64u(jwk.x), size), 1);
-    q.set(_fixed(_fromB64u(jwk.y), size), 1 + size);
+    q.set(leftPad(fromB64url(jwk.x), size), 1);
+    q.set(leftPad(fromB64url(jwk.y), size), 1 + size);
     const type = `ecdsa-sha2-${curve}`;
     return { type, blob: new SshWriter().string(type).string(curve).string(q).bytes() };
   }
   if (jwk.kty === "RSA") {
     return {
       type: "ssh-rsa",
-      blob: new SshWriter().string("ssh-rsa").mpint(_fromB64u(jwk.e)).mpint(_fromB64u(jwk.n)).bytes(),
+      blob: new SshWriter().string("ssh-rsa").mpint(fromB64url(jwk.e)).mpint(fromB64url(jwk.n)).bytes(),
     };
   }
   throw new KeyFileError(`unsupported key type (${jwk.kty} ${jwk.crv ?? ""})`);
@@ -117,31 +105,31 @@ function _openssh(text: string): SigningKey | "encrypted" {
   let jwk: Record<string, string>;
   if (type === "ssh-ed25519") {
     const pub = p.view(), priv = p.view();
-    jwk = { kty: "OKP", crv: "Ed25519", x: _b64u(pub), d: _b64u(priv.subarray(0, 32)) };
+    jwk = { kty: "OKP", crv: "Ed25519", x: b64url(pub), d: b64url(priv.subarray(0, 32)) };
   } else if (type.startsWith("ecdsa-sha2-")) {
-    const curve = _CURVES[p.text()];
+    const curve = CURVES[p.text()];
     if (!curve) throw new KeyFileError(`unsupported curve in ${type}`);
     const q = p.view(), d = p.mpint();
     jwk = {
       kty: "EC",
       crv: curve.crv,
-      x: _b64u(q.subarray(1, 1 + curve.size)),
-      y: _b64u(q.subarray(1 + curve.size)),
-      d: _b64u(_fixed(d, curve.size)),
+      x: b64url(q.subarray(1, 1 + curve.size)),
+      y: b64url(q.subarray(1 + curve.size)),
+      d: b64url(leftPad(d, curve.size)),
     };
   } else if (type === "ssh-rsa") {
     const n = p.mpint(), e = p.mpint(), d = p.mpint(), iqmp = p.mpint(), pp = p.mpint(), q = p.mpint();
     const dBig = _big(d);
     jwk = {
       kty: "RSA",
-      n: _b64u(n),
-      e: _b64u(e),
-      d: _b64u(d),
-      p: _b64u(pp),
-      q: _b64u(q),
-      dp: _b64u(_bytes(dBig % (_big(pp) - 1n))),
-      dq: _b64u(_bytes(dBig % (_big(q) - 1n))),
-      qi: _b64u(iqmp),
+      n: b64url(n),
+      e: b64url(e),
+      d: b64url(d),
+      p: b64url(pp),
+      q: b64url(q),
+      dp: b64url(_bytes(dBig % (_big(pp) - 1n))),
+      dq: b64url(_bytes(dBig % (_big(q) - 1n))),
+      qi: b64url(iqmp),
     };
   } else throw new KeyFileError(`unsupported key type "${type}"`);
   return _withBlob(createPrivateKey({ key: jwk, format: "jwk" }));
