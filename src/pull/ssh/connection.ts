@@ -115,7 +115,8 @@ interface _Kex {
   cipherC2S?: string;
   cipherS2C?: string;
   hostKeyAlgorithm?: string;
-  pending?: Promise<_Keys>;
+  /** The new keys, ready once the server's reply is checked (NEWKEYS switches to them). */
+  keys?: _Keys;
   done: () => void;
   failed: (err: Error) => void;
 }
@@ -176,8 +177,6 @@ export class SshConnection {
   #stage = "handshake";
   /** The negotiated cipher (server to client). */
   cipher = "";
-  /** The negotiated host-key algorithm. */
-  hostKeyAlgorithm = "";
   /** Which crypto backend runs the cipher. */
   backend = "";
 
@@ -214,11 +213,6 @@ export class SshConnection {
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
     }
-  }
-
-  /** The server's identification string. */
-  get serverVersion(): string {
-    return this.#serverVersion;
   }
 
   /** The error that ended the connection, or null while it is up. */
@@ -537,7 +531,6 @@ export class SshConnection {
         throw new SshProtocolError("host-key", "host key rejected");
       }
       this.#hostKey = hostKey;
-      this.hostKeyAlgorithm = kex.hostKeyAlgorithm!;
     } else if (Buffer.compare(this.#hostKey, hostKey) !== 0) {
       throw new SshProtocolError(this.#stage, "the server presented a different host key when re-keying");
     }
@@ -572,13 +565,13 @@ export class SshConnection {
     this.#encrypt = keys.encrypt;
     this.cipher = kex.cipherS2C!;
     this.backend = keys.encrypt.backend;
-    kex.pending = Promise.resolve(keys);
+    kex.keys = keys;
   }
 
-  async #onNewKeys(): Promise<void> {
+  #onNewKeys(): void {
     const kex = this.#kex;
-    if (!kex?.pending) throw new SshProtocolError(this.#stage, "unexpected NEWKEYS");
-    const keys = await kex.pending;
+    if (!kex?.keys) throw new SshProtocolError(this.#stage, "unexpected NEWKEYS");
+    const keys = kex.keys;
     this.#decrypt?.dispose();
     this.#decrypt = keys.decrypt;
     this.#kex = null;
@@ -679,7 +672,7 @@ export class SshConnection {
       const n = Math.min(data.length - off, this.#remoteWindow, this.#remoteMaxPacket || 32768);
       this.#remoteWindow -= n;
       this.#send(
-        new SshWriter(0, n + 16).byte(MSG.CHANNEL_DATA).u32(this.#remoteChannel).string(data.subarray(off, off + n))
+        new SshWriter(n + 16).byte(MSG.CHANNEL_DATA).u32(this.#remoteChannel).string(data.subarray(off, off + n))
           .bytes(),
       );
       off += n;

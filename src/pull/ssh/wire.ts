@@ -20,14 +20,11 @@ export class SshWriter {
   #view: DataView;
   #len: number;
 
-  /**
-   * @param reserve bytes left free at the start (the packet header), so the payload can be
-   *   encrypted in place
-   */
-  constructor(reserve = 0, capacity = 256) {
-    this.#buf = new Uint8Array(Math.max(capacity, reserve + 16));
+  /** @param capacity initial buffer size (it grows as needed) */
+  constructor(capacity = 256) {
+    this.#buf = new Uint8Array(capacity);
     this.#view = new DataView(this.#buf.buffer);
-    this.#len = reserve;
+    this.#len = 0;
   }
 
   #room(n: number): void {
@@ -94,19 +91,9 @@ export class SshWriter {
     return this.string(m);
   }
 
-  /** Bytes written so far (including the reserved header). */
-  get length(): number {
-    return this.#len;
-  }
-
-  /** The underlying buffer (its first {@link length} bytes are the message). */
-  get buffer(): Uint8Array {
-    return this.#buf;
-  }
-
-  /** A copy of the written bytes, from `start`. */
-  bytes(start = 0): Uint8Array {
-    return this.#buf.slice(start, this.#len);
+  /** A copy of the written bytes. */
+  bytes(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
   }
 }
 
@@ -127,16 +114,6 @@ export class SshReader {
 
   #need(n: number): void {
     if (n < 0 || this.#pos + n > this.#end) throw new WireError("Malformed SSH message: truncated field");
-  }
-
-  /** The read position. */
-  get position(): number {
-    return this.#pos;
-  }
-
-  /** Bytes left. */
-  get remaining(): number {
-    return this.#end - this.#pos;
   }
 
   /** Reads one byte. */
