@@ -10,6 +10,7 @@
  */
 
 import zlib from "node:zlib";
+import { loadOptionalLibrary } from "./native.ts";
 
 /** Receives each block of output; the block is reused after the returned promise settles. */
 export type GunzipSink = (block: Uint8Array) => void | Promise<void>;
@@ -95,21 +96,11 @@ const _OUT_SIZE = 1 << 20;
 let _lib: _Lib | null | undefined;
 
 function _libz(): _Lib | null {
-  if (_lib !== undefined) return _lib;
-  _lib = null;
-  const fromEnv = Deno.env.get("SQLBK_LIBZ");
-  if (fromEnv === "none" || Deno.build.os === "windows") return _lib; // z_stream layout differs on LLP64
-  const names = fromEnv
-    ? [fromEnv]
-    : Deno.build.os === "darwin"
-    ? ["/usr/lib/libz.1.dylib", "libz.1.dylib"]
-    : ["libz.so.1", "libz.so"];
-  for (const name of names) {
-    try {
-      _lib = Deno.dlopen(name, _SYMBOLS);
-      break;
-    } catch { /* next */ }
-  }
+  // Never on Windows: its LLP64 z_stream layout differs from the offsets above.
+  if (Deno.build.os === "windows") return null;
+  const names = Deno.build.os === "darwin" ? ["/usr/lib/libz.1.dylib", "libz.1.dylib"] : ["libz.so.1", "libz.so"];
+  // Memoized as null too: a missing library is looked for once.
+  if (_lib === undefined) _lib = loadOptionalLibrary("SQLBK_LIBZ", names, _SYMBOLS);
   return _lib;
 }
 

@@ -11,6 +11,7 @@
 
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
+import { ConfigError } from "./errors.ts";
 import { writeAll } from "./fs.ts";
 import { openGunzip } from "./gunzip.ts";
 
@@ -329,6 +330,7 @@ export async function sha256File(path: string): Promise<string> {
  * ```
  */
 export function isZlibError(err: unknown): boolean {
+  if (err instanceof ConfigError) return false; // e.g. a bad SQLBK_LIBZ, whatever its text says
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message;
   return (typeof code === "string" && (code.startsWith("Z_") || code === "ERR_ZLIB_INITIALIZATION_FAILED")) ||

@@ -222,3 +222,21 @@ Deno.test("a server that stops answering mid-download fails the download as a re
     for (const pid of stopped) if (pid > 0) Deno.kill(pid, "SIGCONT");
   }
 });
+
+Deno.test("an explicit SQLBK_LIBCRYPTO or SQLBK_LIBZ that does not load is a configuration error (exit 2), not a silent fallback", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const name = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
+  await placeBackup(s.remoteDir, name, { rows: 10 });
+  const missing = dir.join("no-such-lib.so");
+  for (const variable of ["SQLBK_LIBCRYPTO", "SQLBK_LIBZ"]) {
+    const out = await sqlbk(pullArgs(s, dir.join("p")), {
+      env: { HOME: dir.path, SSH_AUTH_SOCK: "", [variable]: missing },
+    });
+    assertEquals(out.code, 2, out.stderr);
+    assertStringIncludes(out.stderr, `Cannot load ${variable}="${missing}"`);
+  }
+  const verify = await sqlbk(["verify", join(s.remoteDir, name)], { env: { SQLBK_LIBZ: missing } });
+  assertEquals(verify.code, 2, verify.stderr);
+  assertStringIncludes(verify.stderr, `Cannot load SQLBK_LIBZ="${missing}"`);
+});

@@ -5,6 +5,7 @@
  */
 
 import { parseFlags } from "../args.ts";
+import { gunzipBackend } from "../../src/gunzip.ts";
 import { ConfigError, errorMessage, ExitCode, VerifyError } from "../../src/errors.ts";
 import { verifyBackup } from "../../src/verify.ts";
 
@@ -41,6 +42,7 @@ export async function run(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
   });
   if (positionals.length === 0) throw new ConfigError(`Nothing to verify: give one or more backup files`);
+  gunzipBackend(); // a bad SQLBK_LIBZ is a configuration error for the whole run, not a per-file failure
   let verifyFailed = false;
   let otherFailed = false;
   for (const path of positionals) {

@@ -18,6 +18,7 @@ import { applyRetention } from "../retention.ts";
 import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "./inflate.ts";
 import { isZlibError } from "../gzip.ts";
+import { gunzipBackend } from "../gunzip.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
@@ -223,6 +224,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
   const log = options.onLog ?? (() => {});
   const retries = options.retries ?? 3;
   const connect = () => connectTarget(t, options);
+  gunzipBackend(); // a bad SQLBK_LIBZ fails here, as a configuration error, not mid-pull
 
   await Deno.mkdir(localDir, { recursive: true });
   const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });

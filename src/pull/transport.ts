@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { authMethods } from "./auth.ts";
 import { SshConnection, SshProtocolError } from "./ssh/connection.ts";
-import { GCM_CIPHERS } from "./ssh/gcm.ts";
+import { GCM_CIPHERS, gcmBackend } from "./ssh/gcm.ts";
 import { agentSigners, algorithmsForKeyType, fileSigner, HOST_KEY_ALGORITHMS } from "./ssh/keys.ts";
 import { type Attributes, type DirEntry, SftpClient } from "./ssh/sftp.ts";
 import { loadSshConfig } from "./ssh_config.ts";
@@ -436,6 +436,8 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
     ...HOST_KEY_ALGORITHMS.filter((a) => !knownTypes.has(a)),
   ];
 
+  // Before connecting, so a bad SQLBK_LIBCRYPTO is a configuration error, not a lost connection.
+  const cryptoBackend = options.cryptoBackend ?? gcmBackend();
   const tried: string[] = [];
   const controller = new AbortController();
   let timedOut = false;
@@ -457,7 +459,7 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
       ciphers: options.ciphers ?? DEFAULT_CIPHERS,
       hostKeyAlgorithms,
       signal: controller.signal,
-      cryptoBackend: options.cryptoBackend,
+      cryptoBackend,
     });
     // Deno.connect itself cannot be aborted: the timer settles the wait, and a socket
     // that connects later is closed.

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { loadOptionalLibrary } from "../../native.ts";
+
 /** Cipher names this client offers, in preference order. */
 export const GCM_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"] as const;
 
@@ -94,9 +96,7 @@ const _CTRL_GCM_SET_TAG = 0x11;
 const _CTRL_GCM_SET_IV_FIXED = 0x12;
 const _CTRL_GCM_IV_GEN = 0x13;
 
-function _candidates(): string[] {
-  const fromEnv = Deno.env.get("SQLBK_LIBCRYPTO");
-  if (fromEnv) return [fromEnv];
+function _names(): string[] {
   switch (Deno.build.os) {
     case "darwin":
       // Never the unversioned /usr/lib/libcrypto.dylib: macOS aborts a process that loads it.
@@ -113,17 +113,10 @@ function _candidates(): string[] {
 
 let _lib: _Lib | null | undefined;
 
-/** Loads libcrypto once; null when none of the candidates loads (WebCrypto is used then). */
+/** Loads libcrypto once; null when none loads (WebCrypto is used then). */
 function _libcrypto(): _Lib | null {
-  if (_lib !== undefined) return _lib;
-  _lib = null;
-  if (Deno.env.get("SQLBK_LIBCRYPTO") === "none") return _lib;
-  for (const path of _candidates()) {
-    try {
-      _lib = Deno.dlopen(path, _SYMBOLS);
-      break;
-    } catch { /* try the next name */ }
-  }
+  // Memoized as null too: a missing library is looked for once.
+  if (_lib === undefined) _lib = loadOptionalLibrary("SQLBK_LIBCRYPTO", _names(), _SYMBOLS);
   return _lib;
 }
 
