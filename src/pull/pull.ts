@@ -491,16 +491,12 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     }
     o.signal?.throwIfAborted();
     // The archive's fsync (needed to publish it) runs while SQLite checks the database.
-    const synced = inflater ? fsyncFile(partialPath) : null;
-    synced?.catch(() => {});
-    const check = await integrityCheck(inflater ? tmpDb : partialPath);
+    const [check] = await Promise.all([integrityCheck(inflater ? tmpDb : partialPath), fsyncFile(partialPath)]);
     if (!check.ok) {
-      await synced?.catch(() => {});
       await reject(`${failed}: integrity_check returned ${check.messages.map((m) => `"${m}"`).join(", ")}`);
     }
 
-    // Publish: fsync, rename into place, fsync the directory; then the sidecar.
-    await (synced ?? fsyncFile(partialPath));
+    // Publish: rename into place (fsynced above), fsync the directory; then the sidecar.
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
     await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });

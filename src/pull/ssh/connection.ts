@@ -410,7 +410,7 @@ export class SshConnection {
         let size = 0;
         for (const payload of batch) {
           const part = await this.#frame(payload);
-          parts.push(part === payload ? part : part.slice());
+          parts.push(part.slice()); // libcrypto seals into one reused buffer
           size += part.length;
         }
         const out = new Uint8Array(size);
