@@ -11,7 +11,7 @@ import { authMethods } from "./auth.ts";
 import { SshConnection, SshProtocolError } from "./ssh/connection.ts";
 import { GCM_CIPHERS, gcmBackend } from "./ssh/gcm.ts";
 import { agentSigners, algorithmsForKeyType, fileSigner, HOST_KEY_ALGORITHMS } from "./ssh/keys.ts";
-import { type Attributes, type DirEntry, SftpClient } from "./ssh/sftp.ts";
+import { type Attributes, type DirEntry, FX, SftpClient } from "./ssh/sftp.ts";
 import { loadSshConfig } from "./ssh_config.ts";
 import type { Target } from "./target.ts";
 import {
@@ -279,17 +279,17 @@ export class SftpSession implements AsyncDisposable {
   /** Turns an SFTP status error into an {@link SshError} with a one-line message. */
   mapError(err: Error & { code?: number | string }, action: string, what: "file" | "directory"): SshError {
     if (this.#lost) return this.#lost;
-    if (err.code === 2) {
+    if (err.code === FX.NO_SUCH_FILE) {
       return new SshError("not-found", `Cannot ${action} on ${this.label}: no such ${what}`, { cause: err });
     }
-    if (err.code === 3) {
+    if (err.code === FX.PERMISSION_DENIED) {
       return new SshError(
         "permission",
         `Cannot ${action} on ${this.label}: permission denied (check the remote user's access rights)`,
         { cause: err },
       );
     }
-    if (/No response|not connected|closed|ended|ECONNRESET|EPIPE/i.test(err.message) || err.code === 7) {
+    if (err.code === FX.CONNECTION_LOST) {
       return new SshError("connection", `Connection to ${this.label} was lost during ${action}: ${err.message}`, {
         cause: err,
         retryable: true,
