@@ -36,10 +36,19 @@
  */
 
 export { type BackupProgress, type BackupResult, runBackup, type RunBackupOptions } from "./src/job.ts";
-export { BackupBatchError, type BackupHandler, createBackupHandler, type Job } from "./src/job.ts";
+export {
+  BackupBatchError,
+  type BackupHandler,
+  createBackupHandler,
+  findPublishedBackup,
+  type HandleOptions,
+  type Job,
+} from "./src/job.ts";
 export { BackupTimeoutError, onlineBackup, type OnlineOptions } from "./src/strategies/online.ts";
 export { vacuumBackup, type VacuumOptions } from "./src/strategies/vacuum.ts";
 export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./src/strategies/snapshot.ts";
+export { checkSnapshot, probeSource, SnapshotCheckError, type SnapshotCheckResult } from "./src/strategies/snapshot.ts";
+export { clearLongTimer, type LongTimer, MAX_TIMER_MS, setLongInterval, setLongTimeout } from "./src/timers.ts";
 export {
   type BackupConfig,
   type BackupConfigInput,
@@ -48,6 +57,8 @@ export {
   normalizeBackupConfig,
   parseConfig,
   resolveConfig,
+  SNAPSHOT_CHECKS,
+  type SnapshotCheck,
   type SqlbkConfig,
   type Strategy,
 } from "./src/config.ts";
@@ -105,7 +116,13 @@ export {
   parseTimestamp,
   type QueueJob,
 } from "./src/queue.ts";
-export { defaultWorkerId, runWorker, type WorkerOptions, type WorkerSummary } from "./src/worker.ts";
+export {
+  defaultWorkerId,
+  QueueDatabaseChangedError,
+  runWorker,
+  type WorkerOptions,
+  type WorkerSummary,
+} from "./src/worker.ts";
 export {
   type AgeKeyOptions,
   APP_CONFIG_SCHEMA,

@@ -59,6 +59,7 @@ const _AGE_MAGIC = "age-encryption.org/v1\n";
 export async function readAgeIdentities(path: string): Promise<string[]> {
   let text: string;
   try {
+    // rule 10: the age key file
     text = await Deno.readTextFile(path);
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound ? "no such file" : errorMessage(err);

@@ -1,7 +1,9 @@
 /**
  * Publishing a snapshot: gzip it while hashing the compressed bytes into `<final>.tmp`,
- * fsync, move it to its final name without ever overwriting, fsync the directory, then
- * write the `<final>.sha256` sidecar the same way. Also the sweep of a crashed run's
+ * fsync, write the `<final>.sha256` sidecar (temp, fsync, link), then move the archive to
+ * its final name without ever overwriting, and fsync the directory. The sidecar goes first
+ * so that a run killed between the two leaves at worst a sidecar without its archive
+ * (swept by the next run), never an archive without its checksum. Also the sweep of a crashed run's
  * leftovers and the lock that keeps the sweep away from a running backup's files.
  *
  * @module
@@ -46,7 +48,7 @@ export async function publishArchive(
 ): Promise<PublishedArchive> {
   await assertNameFree(finalPath);
   const temp = `${finalPath}.tmp`;
-  let published = false;
+  let sidecar = false;
   try {
     const file = await Deno.open(temp, { write: true, createNew: true });
     let result;
@@ -56,16 +58,14 @@ export async function publishArchive(
     } finally {
       file.close();
     }
-    await publishFile(temp, finalPath);
-    published = true;
     const name = finalPath.split(/[\\/]/).pop()!;
     await writeFileAtomic(`${finalPath}.sha256`, `${result.sha256}  ${name}\n`);
+    sidecar = true;
+    await publishFile(temp, finalPath);
     return { path: finalPath, bytes: result.outputBytes, sha256: result.sha256, inputBytes: result.inputBytes };
   } catch (err) {
     await removeIfExists(temp).catch(() => {});
-    // A published archive whose sidecar failed is still a complete backup: it stays, and
-    // the error still surfaces.
-    if (published) throw new Error(`Published "${finalPath}" but could not write its checksum file`, { cause: err });
+    if (sidecar) await removeIfExists(`${finalPath}.sha256`).catch(() => {});
     throw err;
   }
 }
@@ -87,6 +87,9 @@ export async function assertNameFree(finalPath: string): Promise<void> {
     );
   }
 }
+
+/** A sidecar; it is a leftover only when its archive is missing (a run killed between the two). */
+const _SIDECAR = /^(.+\.bck\.gz)\.sha256$/;
 
 /** The names of a run's temporary files; the sweep removes only these. */
 const _LEFTOVER = [
@@ -170,8 +173,9 @@ export class DirectoryLock {
 }
 
 /**
- * Removes sqlbk's own temp files from `dir` (see {@link isLeftover}); other files are
- * never touched. Call it only while no backup runs in `dir` ({@link DirectoryLock} does).
+ * Removes sqlbk's own temp files from `dir` (see {@link isLeftover}) and sidecars whose
+ * archive is missing (a run killed between publishing the two); other files are never
+ * touched. Call it only while no backup runs in `dir` ({@link DirectoryLock} does).
  *
  * @example
  * ```ts
@@ -181,8 +185,26 @@ export class DirectoryLock {
 export async function sweepLeftovers(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile || !isLeftover(entry.name)) continue;
+    if (!entry.isFile) continue;
+    const orphan = _SIDECAR.exec(entry.name);
+    if (orphan) {
+      if (parseBackupName(orphan[1]) === null || await exists(join(dir, orphan[1]))) continue;
+      if (!await _isOurSidecar(join(dir, entry.name), orphan[1])) continue; // someone else's file
+    } else if (!isLeftover(entry.name)) {
+      continue;
+    }
     if (await removeIfExists(join(dir, entry.name))) removed.push(entry.name);
   }
   return removed;
+}
+
+/** Whether `path` is a sidecar as sqlbk writes it (`<sha256>  <archive>\n`), read only when small. */
+async function _isOurSidecar(path: string, archive: string): Promise<boolean> {
+  try {
+    if ((await Deno.lstat(path)).size > 4096) return false;
+    const text = await Deno.readTextFile(path);
+    return text === `${text.slice(0, 64)}  ${archive}\n` && /^[0-9a-f]{64}$/.test(text.slice(0, 64));
+  } catch {
+    return false;
+  }
 }

@@ -53,6 +53,12 @@ keep_last = ${DEFAULTS.keep_last}
 # Gzip level, 1 (fastest) to 9 (smallest). Default: ${DEFAULTS.compression_level}.
 compression_level = ${DEFAULTS.compression_level}
 
+# Check every snapshot before it is published: "quick" (PRAGMA quick_check: b-trees and
+# page accounting), "full" (PRAGMA integrity_check: also every index entry; slower on large
+# indexed databases) or "none". A snapshot that fails is never published, and retention
+# does not run. Default: "${DEFAULTS.check}".
+check = "${DEFAULTS.check}"
+
 # Several databases: one table each, with any of the keys above; keys at the top level
 # act as defaults for every table. When [databases.*] tables exist, source_path must be
 # set inside them, not at the top level.

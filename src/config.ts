@@ -17,6 +17,15 @@ export type Strategy = "online" | "vacuum";
 /** Every strategy name, in the order the help lists them. */
 export const STRATEGIES: readonly Strategy[] = ["online", "vacuum"];
 
+/**
+ * How a snapshot is checked before it is published: `quick` (`PRAGMA quick_check`, the
+ * default), `full` (`PRAGMA integrity_check`, which also cross-checks every index) or
+ * `none`.
+ */
+export type SnapshotCheck = "quick" | "full" | "none";
+/** Every check level, in the order the help lists them. */
+export const SNAPSHOT_CHECKS: readonly SnapshotCheck[] = ["quick", "full", "none"];
+
 /** The settings of one database's backup, validated, with defaults applied. */
 export interface BackupConfig {
   /** The database's name in reports: its `[databases.<name>]` key, else the source's stem. */
@@ -37,6 +46,8 @@ export interface BackupConfig {
   keepLast: number;
   /** Gzip level 1 to 9. Default 6. */
   compressionLevel: number;
+  /** The check a snapshot passes before it is published. Default `quick`. */
+  check: SnapshotCheck;
 }
 
 /** The same settings as a library caller writes them: only `sourcePath` is required. */
@@ -59,6 +70,8 @@ export interface BackupConfigInput {
   keepLast?: number;
   /** Gzip level 1 to 9. Default 6. */
   compressionLevel?: number;
+  /** The check a snapshot passes before it is published: `quick`, `full` or `none`. Default `quick`. */
+  check?: SnapshotCheck;
 }
 
 /** A whole config file: the databases to back up, and the `[pull]` table if any. */
@@ -80,6 +93,7 @@ export const DEFAULTS = {
   max_duration: "1h",
   keep_last: 0,
   compression_level: 6,
+  check: "quick" as SnapshotCheck,
 } as const;
 
 /** The keys a database's settings may have, at the top level or in a `[databases.<name>]` table. */
@@ -92,6 +106,7 @@ export const BACKUP_KEYS = [
   "max_duration",
   "keep_last",
   "compression_level",
+  "check",
 ] as const;
 
 const _TOP_KEYS = [...BACKUP_KEYS, "databases", "pull"];
@@ -179,12 +194,17 @@ interface _Layer {
   max_duration?: number;
   keep_last?: number;
   compression_level?: number;
+  check?: SnapshotCheck;
 }
 
 function _layer(table: Record<string, unknown>, where: string, origin: string): _Layer {
   const strategy = _string(table, "strategy", where, origin);
   if (strategy !== undefined && !STRATEGIES.includes(strategy as Strategy)) {
     _fail(origin, `invalid "strategy"${where} "${strategy}": expected "online" or "vacuum"`);
+  }
+  const check = _string(table, "check", where, origin);
+  if (check !== undefined && !SNAPSHOT_CHECKS.includes(check as SnapshotCheck)) {
+    _fail(origin, `invalid "check"${where} "${check}": expected "quick", "full" or "none"`);
   }
   return {
     source_path: _string(table, "source_path", where, origin),
@@ -195,6 +215,7 @@ function _layer(table: Record<string, unknown>, where: string, origin: string): 
     max_duration: _duration(table, "max_duration", where, origin),
     keep_last: _int(table, "keep_last", where, origin, 0),
     compression_level: _int(table, "compression_level", where, origin, 1, 9),
+    check: check as SnapshotCheck | undefined,
   };
 }
 
@@ -216,6 +237,7 @@ function _finish(name: string | undefined, layer: _Layer, where: string, origin:
     maxDurationMs: layer.max_duration ?? parseDuration(DEFAULTS.max_duration),
     keepLast: layer.keep_last ?? DEFAULTS.keep_last,
     compressionLevel: layer.compression_level ?? DEFAULTS.compression_level,
+    check: layer.check ?? DEFAULTS.check,
   };
 }
 
@@ -372,6 +394,7 @@ export function normalizeBackupConfig(input: BackupConfigInput | BackupConfig): 
     max_duration: asText(i.maxDuration ?? i.maxDurationMs),
     keep_last: i.keepLast,
     compression_level: i.compressionLevel,
+    check: i.check,
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const cfg = resolveConfig(raw, { origin: "backup config" }).databases[0];

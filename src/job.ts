@@ -11,18 +11,29 @@ import {
   type BackupConfig,
   type BackupConfigInput,
   normalizeBackupConfig,
+  type SnapshotCheck,
   type SqlbkConfig,
   type Strategy,
 } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
-import { databaseStem, formatBackupName } from "./naming.ts";
+import { databaseStem, formatBackupName, groupByDatabase } from "./naming.ts";
+import { parseSidecar } from "./verify.ts";
+import { sha256File } from "./gzip.ts";
+import { writeFileAtomic } from "./fs.ts";
 import { assertNameFree, DirectoryLock, publishArchive, snapshotTempName } from "./archive.ts";
 import { applyRetention } from "./retention.ts";
 import { onlineBackup } from "./strategies/online.ts";
 import { vacuumBackup } from "./strategies/vacuum.ts";
-import { removeSnapshot, type SnapshotResult } from "./strategies/snapshot.ts";
+import {
+  checkSnapshot,
+  probeSource,
+  removeSnapshot,
+  SnapshotCheckError,
+  type SnapshotResult,
+} from "./strategies/snapshot.ts";
 import { emit, type Logger, silentLogger, textLogger } from "./logger.ts";
 import { formatDuration } from "./duration.ts";
+import { clearLongTimer, setLongTimeout } from "./timers.ts";
 
 /** What one successful backup produced. */
 export interface BackupResult {
@@ -42,10 +53,19 @@ export interface BackupResult {
   pages: number;
   /** Restarts of an online copy. */
   restarts: number;
+  /** The check the snapshot passed before publishing: `quick`, `full` or `none`. */
+  check: SnapshotCheck;
+  /** How long that check took, in ms. */
+  checkMs: number;
   /** Wall time of the whole job in ms. */
   durationMs: number;
   /** Old backups deleted by `keep_last`. */
   deleted: string[];
+  /**
+   * True when no new backup was taken because an earlier attempt of the same job had
+   * already published this one (a worker killed after publishing, before recording it).
+   */
+  reused?: boolean;
 }
 
 /** Progress of a running backup, for progress bars. */
@@ -76,9 +96,14 @@ export interface RunBackupOptions {
   workers?: number;
 }
 
-const _SQLITE_HEADER = "SQLite format 3\0";
-
-/** Checks the source and backup directory; creates the directory when its parent exists. */
+/**
+ * Checks the source and backup directory; creates the directory when its parent exists.
+ *
+ * The source is a live database: it is looked at with `stat` (which opens nothing) and
+ * through SQLite ({@link probeSource}), never opened or read as a file. Closing any
+ * descriptor of the file would drop every POSIX lock this process holds on it, including
+ * those of the app's or the job queue's own connections (DESIGN.md rule 10).
+ */
 async function _preflight(cfg: BackupConfig): Promise<void> {
   let info: Deno.FileInfo;
   try {
@@ -93,25 +118,12 @@ async function _preflight(cfg: BackupConfig): Promise<void> {
     throw err;
   }
   if (!info.isFile) throw new ConfigError(`Invalid "source_path" "${cfg.sourcePath}": not a regular file`);
-  if (info.size > 0) {
-    const header = new Uint8Array(16);
-    const file = await Deno.open(cfg.sourcePath, { read: true });
-    let n = 0;
-    try {
-      while (n < 16) {
-        const r = await file.read(header.subarray(n));
-        if (r === null) break;
-        n += r;
-      }
-    } finally {
-      file.close();
-    }
-    if (n < 16 || new TextDecoder().decode(header) !== _SQLITE_HEADER) {
-      throw new ConfigError(
-        `Invalid "source_path" "${cfg.sourcePath}": not a SQLite database (the file does not start with the SQLite header)`,
-      );
-    }
+  if (info.size === 0) {
+    throw new SnapshotCheckError(
+      `Source "${cfg.sourcePath}" is empty (0 bytes): refusing to publish an empty backup (is source_path the right file?)`,
+    );
   }
+  probeSource(cfg.sourcePath);
   try {
     const dir = await Deno.stat(cfg.backupDir);
     if (!dir.isDirectory) {
@@ -236,6 +248,12 @@ export async function runBackup(
       );
       options.onProgress?.({ database: cfg.name, phase: "snapshot", done: snap.pages, total: snap.pages, restarts: 0 });
     }
+    const checked = await checkSnapshot(snapshot, cfg.check);
+    emit(logger, "info", "backup.checked", `${cfg.name} snapshot passed ${_checkName(cfg.check)}`, {
+      database: cfg.name,
+      check: cfg.check,
+      durationMs: checked.durationMs,
+    });
     lastTenth = 0;
     const published = await publishArchive(snapshot, finalPath, {
       level: cfg.compressionLevel,
@@ -258,6 +276,8 @@ export async function runBackup(
       strategy: cfg.strategy,
       pages: snap.pages,
       restarts: snap.restarts,
+      check: checked.check,
+      checkMs: checked.durationMs,
       durationMs: Math.round(performance.now() - started),
       deleted,
     };
@@ -283,6 +303,10 @@ export async function runBackup(
   }
 }
 
+function _checkName(check: SnapshotCheck): string {
+  return check === "full" ? "integrity_check" : check === "quick" ? "quick_check" : 'no check (check = "none")';
+}
+
 /** Runs `fn` with a signal that also fires after `maxMs` (0: never), naming max_duration in the error. */
 async function _withDeadline<T>(
   maxMs: number,
@@ -294,7 +318,7 @@ async function _withDeadline<T>(
   const onAbort = () => controller.abort(outer!.reason);
   outer?.addEventListener("abort", onAbort, { once: true });
   const timer = maxMs > 0
-    ? setTimeout(
+    ? setLongTimeout(
       () =>
         controller.abort(
           new Error(`Backup of "${cfg.sourcePath}" did not finish within max_duration ${formatDuration(maxMs)}`),
@@ -305,7 +329,7 @@ async function _withDeadline<T>(
   try {
     return await fn(controller.signal);
   } finally {
-    clearTimeout(timer);
+    clearLongTimer(timer);
     outer?.removeEventListener("abort", onAbort);
   }
 }
@@ -352,13 +376,25 @@ export interface Job {
   [key: string]: unknown;
 }
 
+/** Options of {@link BackupHandler.handle}. */
+export interface HandleOptions {
+  /** Cancels the running backup between steps; nothing partial is published. */
+  signal?: AbortSignal;
+  /**
+   * Set when the job is run again after its worker died: a backup of a database published
+   * at or after this time (the job's slot) by that earlier attempt is kept and reported
+   * (`reused: true`) instead of taking a second one. Default: none, always back up.
+   */
+  reusePublishedSince?: Date;
+}
+
 /** The object a job queue calls for each due backup job. */
 export interface BackupHandler {
   /**
    * Backs up every database of the config, one after another. Resolves with every result;
    * rejects with a {@link BackupBatchError} when any failed (after trying all of them).
    */
-  handle(job: Job, options?: { signal?: AbortSignal }): Promise<BackupResult[]>;
+  handle(job: Job, options?: HandleOptions): Promise<BackupResult[]>;
 }
 
 /**
@@ -381,7 +417,7 @@ export function createBackupHandler(
   const databases = "databases" in config ? config.databases : [normalizeBackupConfig(config)];
   const logger = options.logger ?? textLogger;
   return {
-    async handle(job: Job, handleOptions: { signal?: AbortSignal } = {}): Promise<BackupResult[]> {
+    async handle(job: Job, handleOptions: HandleOptions = {}): Promise<BackupResult[]> {
       const results: BackupResult[] = [];
       const failures: { database: string; error: unknown }[] = [];
       for (const db of databases) {
@@ -390,6 +426,19 @@ export function createBackupHandler(
           continue;
         }
         try {
+          const since = handleOptions.reusePublishedSince;
+          const earlier = since ? await findPublishedBackup(db, since) : null;
+          if (earlier) {
+            emit(
+              _withJob(logger, job),
+              "info",
+              "backup.reused",
+              `backup of ${db.name}: ${earlier.file} was already published by an earlier attempt of this job; not taking another`,
+              { database: db.name, file: earlier.file },
+            );
+            results.push(earlier);
+            continue;
+          }
           results.push(
             await runBackup(db, {
               signal: handleOptions.signal,
@@ -412,4 +461,63 @@ function _withJob(logger: Logger, job: Job): Logger {
   if (job.id === undefined) return logger;
   const jobId = typeof job.id === "bigint" ? job.id.toString() : job.id;
   return { log: (record) => logger.log({ ...record, job: jobId }) };
+}
+
+/**
+ * The newest archive of `config`'s database in its backup directory whose name's time is
+ * at or after `since` (and not in the future), as a result marked `reused`, or null. Its
+ * sidecar is written when missing (an archive of an older sqlbk killed before writing it).
+ *
+ * @example
+ * ```ts
+ * const earlier = await findPublishedBackup({ sourcePath: "app.db" }, new Date("2025-07-01T10:00:00Z"));
+ * ```
+ */
+export async function findPublishedBackup(
+  config: BackupConfigInput | BackupConfig,
+  since: Date,
+): Promise<BackupResult | null> {
+  const cfg = normalizeBackupConfig(config);
+  const stem = databaseStem(cfg.sourcePath);
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(cfg.backupDir)) if (entry.isFile) names.push(entry.name);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  const horizon = Date.now() + 60_000;
+  const found =
+    groupByDatabase(names).get(stem)?.filter((b) =>
+      b.grammar === "dashed" && b.time.getTime() >= since.getTime() && b.time.getTime() <= horizon
+    ) ?? [];
+  const newest = found.at(-1);
+  if (!newest) return null;
+  const path = join(cfg.backupDir, newest.name);
+  const bytes = (await Deno.stat(path)).size;
+  let sha256: string;
+  try {
+    // rule 10: a published archive's sidecar in backup_dir
+    sha256 = parseSidecar(await Deno.readTextFile(`${path}.sha256`), `${path}.sha256`, newest.name);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    // rule 10: a published archive in backup_dir, never the source
+    sha256 = await sha256File(path);
+    await writeFileAtomic(`${path}.sha256`, `${sha256}  ${newest.name}\n`);
+  }
+  return {
+    database: cfg.name,
+    file: newest.name,
+    path,
+    bytes,
+    sha256,
+    strategy: (newest.strategy ?? cfg.strategy) as Strategy,
+    pages: 0,
+    restarts: 0,
+    check: cfg.check,
+    checkMs: 0,
+    durationMs: 0,
+    deleted: [],
+    reused: true,
+  };
 }

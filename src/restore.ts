@@ -12,6 +12,9 @@ import { ConfigError } from "./errors.ts";
 import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
 import { formatTimestamp } from "./naming.ts";
 import { verifyBackup } from "./verify.ts";
+import { Database } from "./sqlite/database.ts";
+import { Backup } from "./sqlite/backup.ts";
+import { SQLITE_DONE } from "./sqlite/constants.ts";
 
 /** Options for {@link restoreBackup}. */
 export interface RestoreOptions {
@@ -85,7 +88,9 @@ export async function restoreBackup(
       signal: options.signal,
     });
     if (!compressed) {
+      // rule 10: the backup file and our new temp file, never the live target
       await Deno.copyFile(backupPath, tmp);
+      // rule 10: our new temp file
       await fsyncFile(tmp);
     }
     options.signal?.throwIfAborted();
@@ -95,7 +100,10 @@ export async function restoreBackup(
         await Deno.link(dest, previous);
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) throw err;
-        await Deno.copyFile(dest, previous);
+        // No hard links here: copy through SQLite, never by opening the database file
+        // ourselves (closing such a descriptor drops this process's locks on it; rule 10).
+        await _copyThroughSqlite(dest, previous);
+        // rule 10: the new copy SQLite just wrote and closed
         await fsyncFile(previous);
       }
     }
@@ -104,5 +112,27 @@ export async function restoreBackup(
     return { path: dest, previous, sha256: v.sha256, bytes: v.databaseBytes };
   } finally {
     await removeIfExists(tmp).catch(() => {});
+  }
+}
+
+/** A page-exact copy of the database at `from` into the new file `to`, through the backup API. */
+async function _copyThroughSqlite(from: string, to: string): Promise<void> {
+  const source = new Database(from, { mode: "readonly" });
+  try {
+    const target = new Database(to, { mode: "create" });
+    try {
+      const backup = new Backup(target, source);
+      try {
+        const rc = await backup.step(-1);
+        if (rc !== SQLITE_DONE) throw backup.error(`Cannot copy "${from}" to "${to}"`, rc);
+      } finally {
+        backup.finish();
+      }
+      target.exec("PRAGMA journal_mode=DELETE");
+    } finally {
+      target.close();
+    }
+  } finally {
+    source.close();
   }
 }

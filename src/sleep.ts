@@ -4,6 +4,8 @@
  * @module
  */
 
+import { clearLongTimer, setLongTimeout } from "./timers.ts";
+
 /**
  * The error to reject with when `signal` aborts: its reason when that is an Error.
  *
@@ -20,7 +22,8 @@ export function abortReason(signal: AbortSignal): Error {
 }
 
 /**
- * Sleeps `ms`, waking early (and rejecting) when `signal` aborts.
+ * Sleeps `ms` (any length: see {@link setLongTimeout}), waking early (and rejecting) when
+ * `signal` aborts.
  *
  * @example
  * ```ts
@@ -31,12 +34,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
-      clearTimeout(timer);
+      clearLongTimer(timer);
       reject(abortReason(signal!));
     };
     signal?.addEventListener("abort", onAbort, { once: true });

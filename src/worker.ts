@@ -7,6 +7,7 @@
  */
 
 import { sleep } from "./sleep.ts";
+import { clearLongTimer, setLongInterval, setLongTimeout } from "./timers.ts";
 import type { BackupConfig, BackupConfigInput, SqlbkConfig } from "./config.ts";
 import { DEFAULTS } from "./config.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -139,6 +140,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const queue = JobQueue.open(options.dbPath, { busyTimeoutMs: options.busyTimeoutMs });
   try {
     queue.requireTable();
+    const identity = await _identity(options.dbPath);
+    const checkIdentity = () => _assertSameDatabase(options.dbPath, identity);
     emit(logger, "info", "worker.start", `worker ${workerId} watching ${options.dbPath}`, {
       worker: workerId,
       poll: formatDuration(pollMs),
@@ -147,6 +150,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       once: options.once ? true : undefined,
     });
     while (!signal?.aborted) {
+      await checkIdentity();
       let claim: Claim | null;
       try {
         claim = await queue.claim({
@@ -159,18 +163,29 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           },
         });
       } catch (err) {
-        if (options.once && !isBusy(err)) throw err;
+        if (options.once) {
+          // cron reads the exit code: a due job that could not be claimed is a failure.
+          throw new Error(`Cannot claim due jobs in "${options.dbPath}": ${errorMessage(err)}`, { cause: err });
+        }
         emit(logger, isBusy(err) ? "warn" : "error", "worker.claim_failed", `cannot claim jobs: ${errorMessage(err)}`, {
           worker: workerId,
         });
         claim = null;
-        if (options.once) break;
         await _wait(pollMs, signal);
         continue;
       }
       if (claim) {
         summary.ran++;
-        await _runJob(queue, claim, { ...options, logger, workerId, timeoutMs, leaseMs, loadConfig, summary });
+        await _runJob(queue, claim, {
+          ...options,
+          logger,
+          workerId,
+          timeoutMs,
+          leaseMs,
+          loadConfig,
+          summary,
+          checkIdentity,
+        });
         continue;
       }
       if (options.once) break;
@@ -209,6 +224,50 @@ interface _JobContext extends WorkerOptions {
   leaseMs: number;
   loadConfig: (() => Promise<SqlbkConfig>) | null;
   summary: WorkerSummary;
+  checkIdentity: () => Promise<void>;
+}
+
+/** Raised when the worker's database was deleted or replaced under it: it stops claiming. */
+export class QueueDatabaseChangedError extends Error {
+  /** Always `"QueueDatabaseChangedError"`. */
+  override name = "QueueDatabaseChangedError";
+}
+
+interface _Identity {
+  dev: number;
+  ino: number | null;
+}
+
+async function _identity(path: string): Promise<_Identity> {
+  const info = await Deno.stat(path); // stat opens nothing: safe on a live database
+  return { dev: info.dev, ino: info.ino };
+}
+
+/**
+ * Throws {@link QueueDatabaseChangedError} when `path` is gone or is another file than the
+ * one the worker opened (a new inode): its connection would go on writing a file no one
+ * else sees.
+ */
+async function _assertSameDatabase(path: string, was: _Identity): Promise<void> {
+  let now: _Identity;
+  try {
+    now = await _identity(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new QueueDatabaseChangedError(
+        `The job queue database "${path}" was deleted while the worker ran; stopped claiming jobs ` +
+          `(restart the worker once the database is back)`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  if (now.dev !== was.dev || (now.ino !== null && was.ino !== null && now.ino !== was.ino)) {
+    throw new QueueDatabaseChangedError(
+      `The job queue database "${path}" was replaced by another file while the worker ran (inode ${was.ino} is now ` +
+        `${now.ino}); stopped claiming jobs (restart the worker to use the new file)`,
+    );
+  }
 }
 
 async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise<void> {
@@ -235,7 +294,7 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort(); // stopped between the claim and now: give the row back at once
   const timer = ctx.timeoutMs > 0
-    ? setTimeout(
+    ? setLongTimeout(
       () =>
         controller.abort(new Error(`Job ${job.id} did not finish within the timeout ${formatDuration(ctx.timeoutMs)}`)),
       ctx.timeoutMs,
@@ -243,7 +302,7 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
     : undefined;
   let lost: Error | null = null;
   let beating = false;
-  const beat = setInterval(async () => {
+  const beat = setLongInterval(async () => {
     if (beating) return;
     beating = true;
     try {
@@ -266,8 +325,8 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
     }
   }, Math.max(500, Math.floor(ctx.leaseMs / 3)));
   const stop = () => {
-    clearTimeout(timer);
-    clearInterval(beat);
+    clearLongTimer(timer);
+    clearLongTimer(beat);
     signal?.removeEventListener("abort", onAbort);
   };
 
@@ -278,9 +337,12 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
         logger,
         workers: ctx.workers,
       });
+    // A job whose worker died may have published its backup before it could record it:
+    // keep that backup rather than take a second one for the same slot.
+    const slot = claim.reclaimedFrom ? parseTimestamp(job.scheduledFor) : null;
     results = await handler.handle(
       { id: job.id, jobType: job.jobType, scheduledFor: job.scheduledFor, attempt: job.attempts },
-      { signal: controller.signal },
+      { signal: controller.signal, reusePublishedSince: slot ?? undefined },
     );
   } catch (err) {
     stop();
@@ -318,6 +380,12 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
     return;
   }
   stop();
+  try {
+    await ctx.checkIdentity();
+  } catch (err) {
+    ctx.summary.failed++;
+    throw err;
+  }
   try {
     const done = await queue.complete(job);
     ctx.summary.succeeded++;

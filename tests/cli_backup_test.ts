@@ -79,6 +79,8 @@ Deno.test("sqlbk backup --json prints one object with the result fields", async 
     "strategy",
     "pages",
     "restarts",
+    "check",
+    "checkMs",
     "durationMs",
     "deleted",
   ]);
@@ -115,7 +117,6 @@ Deno.test("bad input gives one clear line, exit code 2, and leaves earlier backu
     [await config(`backup_dir = "backups"`), `missing "source_path"`],
     [await config(`source_path = "app.db"\nbackupdir = "x"`), `unknown key "backupdir"; known keys: source_path`],
     [["backup", "missing.db"], `Invalid "source_path" "missing.db": no such file`],
-    [["backup", "notadb.db"], `Invalid "source_path" "notadb.db": not a SQLite database`],
     [["backup", "app.db", "-d", "afile"], `Invalid "backup_dir" "afile": it is a file`],
     [["backup", "app.db", "-d", "no/such/parent"], `its parent`],
     [["backup", "app.db", "--pages-per-step", "0"], `Invalid --pages-per-step "0"`],
@@ -126,6 +127,12 @@ Deno.test("bad input gives one clear line, exit code 2, and leaves earlier backu
   for (const [args, expected] of cases) {
     assertOneError(await sqlbk(args, { cwd: dir.path }), 2, expected);
   }
+  // Not a database is a failed backup (exit 1), found through SQLite, not a header read.
+  assertOneError(
+    await sqlbk(["backup", "notadb.db"], { cwd: dir.path }),
+    1,
+    `Source "notadb.db" is not a readable SQLite database: file is not a database (SQLITE_NOTADB)`,
+  );
   assertEquals(await listDir(dir.join("backups")), before);
   assertEquals(await Deno.readFile(dir.join(first.stdout.trim())), archive);
 });
@@ -222,6 +229,8 @@ Deno.test("a full disk fails the backup with the reason and leaves earlier backu
       const fuller = await sqlbk(["backup", "big.db", "-d", mnt, "-q", "-s", strategy], { cwd: dir.path });
       assertEquals(fuller.code, 1, fuller.stderr);
       assertMatch(fuller.stderr, /^error: .*(full|No space left on device|os error 28)/i);
+      // The message is the failing connection's, never another's "not an error".
+      assert(!/not an error/.test(fuller.stderr), fuller.stderr);
       assertEquals(await listDir(mnt), before, strategy);
     }
   } finally {

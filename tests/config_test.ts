@@ -16,6 +16,7 @@ Deno.test("parseConfig() keeps the Go tool's flat keys and their defaults", () =
     maxDurationMs: 3_600_000,
     keepLast: 0,
     compressionLevel: 6,
+    check: "quick",
   }]);
   const all = parseConfig(`source_path = "a.db"
 backup_dir = "b"
@@ -25,11 +26,21 @@ sleep_interval = "0s"
 max_duration = "30m"
 keep_last = 3
 compression_level = 9
+check = "full"
 `).databases[0];
   assertEquals(
-    [all.strategy, all.pagesPerStep, all.sleepIntervalMs, all.maxDurationMs, all.keepLast, all.compressionLevel],
-    ["vacuum", 5, 0, 1_800_000, 3, 9],
+    [
+      all.strategy,
+      all.pagesPerStep,
+      all.sleepIntervalMs,
+      all.maxDurationMs,
+      all.keepLast,
+      all.compressionLevel,
+      all.check,
+    ],
+    ["vacuum", 5, 0, 1_800_000, 3, 9, "full"],
   );
+  assertThrows(() => parseConfig(`source_path = "a.db"\ncheck = "thorough"\n`), Error, `invalid "check" "thorough"`);
 });
 
 Deno.test("parseConfig() reads [databases.<name>] tables with top-level defaults", () => {

@@ -1,5 +1,15 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { listDir, makeDatabase, run, spawnSqlbk, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
+import {
+  archives,
+  listDir,
+  makeDatabase,
+  run,
+  spawnSqlbk,
+  sqlbk,
+  sqlite3,
+  type TempDir,
+  tempDir,
+} from "./support/db.ts";
 import { backupToml, jobRows, Running, TIMESTAMP, ts, until, wholeSecond } from "./support/queue.ts";
 import { runWorker } from "../src/worker.ts";
 import { silentLogger } from "../src/logger.ts";
@@ -28,15 +38,6 @@ async function setup(
   ]);
   assertEquals(out.code, 0, out.stderr);
   return { db, backups, config, slot };
-}
-
-async function archives(dir: string): Promise<string[]> {
-  try {
-    return (await listDir(dir)).filter((n) => n.endsWith(".bck.gz"));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
 }
 
 async function leftovers(dir: string): Promise<string[]> {

@@ -32,15 +32,21 @@ Options (flags override the config file):
       --max-duration DUR     give up after this long, 0s for no limit (default: 1h)
       --keep-last N          keep the N newest backups of the database, 0 keeps all (default: 0)
       --compression-level N  gzip level 1-9 (default: 6)
+      --check LEVEL          check the snapshot before publishing it: quick (PRAGMA
+                             quick_check), full (PRAGMA integrity_check) or none
+                             (default: quick); a failed check publishes nothing
       --json                 print one JSON object per database on stdout
   -q, --quiet                no log lines on stderr (errors still print)
   -h, --help                 show this help
 
 Output: the published path on stdout (one line per database), or with --json:
-  {"database","file","path","bytes","sha256","strategy","pages","restarts","durationMs","deleted"}
+  {"database","file","path","bytes","sha256","strategy","pages","restarts","check","checkMs",
+   "durationMs","deleted"}
 Logs go to stderr; a progress bar replaces them when stderr is a terminal.
 
-Exit codes: 0 ok, 1 a backup failed, 2 usage or configuration error.
+Exit codes: 0 ok, 1 a backup failed (including a source or snapshot that is empty, not a
+database, or fails the check: nothing is published and retention does not run), 2 usage or
+configuration error.
 With several databases each is tried; any failure makes the exit code 1.
 
 Examples:
@@ -60,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
     "max-duration": { type: "string" },
     "keep-last": { type: "string" },
     "compression-level": { type: "string" },
+    check: { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
   });
@@ -83,6 +90,7 @@ export async function run(args: string[]): Promise<number> {
     compression_level: values["compression-level"] === undefined
       ? undefined
       : intFlag("--compression-level", values["compression-level"], 1),
+    check: values.check,
   };
   for (const key of Object.keys(overrides)) if (overrides[key] === undefined) delete overrides[key];
   const config: SqlbkConfig = values.config !== undefined
@@ -153,6 +161,8 @@ function _print(result: BackupResult, json: boolean): void {
       strategy: result.strategy,
       pages: result.pages,
       restarts: result.restarts,
+      check: result.check,
+      checkMs: result.checkMs,
       durationMs: result.durationMs,
       deleted: result.deleted,
     }));

@@ -64,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
   const path = positionals[0];
   let text: string;
   try {
+    // rule 10: the TOML config file to store
     text = await Deno.readTextFile(path);
   } catch (err) {
     throw new ConfigError(

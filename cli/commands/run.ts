@@ -37,6 +37,7 @@ Options:
       --poll DUR          how often to look for due jobs (default: 10s); the worker also
                           wakes when the next job is due
       --once              run what is due now, then exit (for cron); exit 1 if a job failed
+                          or a due job could not be claimed (database locked, unreadable)
       --timeout DUR       abort a job after this long, 0s for no limit (default: the config's
                           max_duration, summed over its databases; 1h by default)
       --lease DUR         claim a job again when its worker has not renewed its lock for this
@@ -52,8 +53,13 @@ Options:
 Signals: SIGINT or SIGTERM stop claiming, abort the running backup between steps (nothing
 partial is published), set its row back to pending (it runs again on restart), and exit 0.
 
-Exit codes: 0 ok (or stopped by a signal), 1 a job failed (with --once), 2 usage or
-configuration error (missing database, table, config, key or app_config row).
+The worker may run on the app's own database (job_queue in app.db, source_path = app.db): it
+touches the database only through SQLite. If the file is deleted or replaced while it runs, the
+worker stops claiming, prints one error line and exits 1.
+
+Exit codes: 0 ok (or stopped by a signal), 1 a job failed or could not be claimed (with
+--once), or the database was deleted or replaced, 2 usage or configuration error (missing
+database, table, config, key or app_config row).
 
 Examples:
   sqlbk run --dbpath /srv/app/app.db --config /etc/sqlbk/sqlbk.toml

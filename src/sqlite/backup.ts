@@ -1,5 +1,5 @@
 import { loadSqlite, type SqliteLib } from "./ffi.ts";
-import { cString, type Database } from "./database.ts";
+import { cString, type Database, errorString } from "./database.ts";
 import { SqliteError } from "./error.ts";
 import { SQLITE_OK } from "./constants.ts";
 
@@ -24,6 +24,7 @@ export class Backup {
   #lib: SqliteLib;
   #handle: Deno.PointerValue;
   #dest: Database;
+  #source: Database;
   #stepping = false;
 
   /**
@@ -34,6 +35,7 @@ export class Backup {
   constructor(dest: Database, source: Database) {
     this.#lib = loadSqlite().lib;
     this.#dest = dest;
+    this.#source = source;
     const main = cString("main");
     this.#handle = this.#lib.sqlite3_backup_init(dest.handle, main, source.handle, main);
     if (!this.#handle) {
@@ -76,7 +78,18 @@ export class Backup {
     if (!this.#handle) return;
     const rc = this.#lib.sqlite3_backup_finish(this.#handle);
     this.#handle = null;
-    if (rc !== SQLITE_OK) throw this.#dest.error("The online backup failed", rc);
+    if (rc !== SQLITE_OK) throw this.error("The online backup failed", rc);
+  }
+
+  /**
+   * The error for a failed step or finish, with the message of the connection that failed:
+   * the source's when reading it failed (named as the source), the destination's when
+   * writing failed, else SQLite's generic text for `rc`.
+   */
+  error(action: string, rc: number): SqliteError {
+    return this.#dest.errorFor(rc, `${action} writing "${this.#dest.path}"`) ??
+      this.#source.errorFor(rc, `${action} reading "${this.#source.path}"`) ??
+      new SqliteError(action, rc, errorString(rc));
   }
 
   /** Same as closing; for `using`. */

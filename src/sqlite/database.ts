@@ -36,6 +36,18 @@ export interface DatabaseOptions {
 
 const _encoder = new TextEncoder();
 
+/**
+ * SQLite's generic English text for a result code (`sqlite3_errstr`).
+ *
+ * @example
+ * ```ts
+ * errorString(10); // "disk I/O error"
+ * ```
+ */
+export function errorString(rc: number): string {
+  return Deno.UnsafePointerView.getCString(loadSqlite().lib.sqlite3_errstr(rc)!);
+}
+
 /** NUL-terminated UTF-8 bytes for a C string parameter. */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
   const bytes = _encoder.encode(text);
@@ -119,15 +131,28 @@ export class Database {
     this.#lib.sqlite3_busy_timeout(this.handle, ms);
   }
 
-  /** Builds a {@link SqliteError} from the connection's last error. */
+  /**
+   * Builds a {@link SqliteError} for result code `rc` of a call on this connection. The
+   * text is this connection's `sqlite3_errmsg` only when its error code is the one that
+   * failed; otherwise (the error belongs to another connection, or a later call reset it,
+   * which would read "not an error") it is SQLite's generic text for `rc`.
+   */
   error(action: string, rc: number): SqliteError {
+    return this.errorFor(rc, action) ?? new SqliteError(action, rc, errorString(rc));
+  }
+
+  /**
+   * The connection's own error for `rc` when its last error has the same primary code as
+   * `rc`, else null. Lets a caller with two connections (the backup API) find which one
+   * failed.
+   */
+  errorFor(rc: number, action = ""): SqliteError | null {
     const handle = this.#handle;
-    if (!handle) return new SqliteError(action, rc, Deno.UnsafePointerView.getCString(this.#lib.sqlite3_errstr(rc)!));
+    if (!handle) return null;
     const ext = this.#lib.sqlite3_extended_errcode(handle);
+    if ((ext & 0xff) !== (rc & 0xff) || (ext & 0xff) === SQLITE_OK) return null;
     const msg = Deno.UnsafePointerView.getCString(this.#lib.sqlite3_errmsg(handle)!);
-    // sqlite3_errmsg may describe a later call; trust rc's primary code when they disagree.
-    const code = (ext & 0xff) === (rc & 0xff) ? ext : rc;
-    return new SqliteError(action, code, msg);
+    return new SqliteError(action, ext, msg);
   }
 
   /**

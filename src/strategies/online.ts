@@ -103,7 +103,7 @@ export async function onlineBackup(
         lastCopied = copied;
         options.onProgress?.({ pagesCopied: copied, totalPages: total, restarts });
       } else if ((rc & 0xff) !== SQLITE_BUSY && (rc & 0xff) !== SQLITE_LOCKED) {
-        throw dest.error(`Online backup of "${sourcePath}" failed`, rc);
+        throw backup.error(`Online backup of "${sourcePath}" failed`, rc);
       }
       if (maxMs > 0 && performance.now() - started > maxMs) {
         throw new BackupTimeoutError(

@@ -6,7 +6,9 @@
  */
 
 import { Database } from "../sqlite/database.ts";
+import { SqliteError } from "../sqlite/error.ts";
 import { removeIfExists } from "../fs.ts";
+import type { SnapshotCheck } from "../config.ts";
 
 /** Progress of a snapshot, reported after each online step. */
 export interface SnapshotProgress {
@@ -83,4 +85,98 @@ export async function removeSnapshot(path: string): Promise<void> {
  */
 export function journalMode(db: Database): string {
   return String(Object.values(db.query("PRAGMA journal_mode")[0])[0]).toLowerCase();
+}
+
+/**
+ * Raised when a source or snapshot must not become a backup: empty, not a SQLite
+ * database, or failing its check. Nothing is published (exit 1).
+ */
+export class SnapshotCheckError extends Error {
+  /** Always `"SnapshotCheckError"`. */
+  override name = "SnapshotCheckError";
+}
+
+/**
+ * Looks at a live source through SQLite only (never a file read of our own: closing any
+ * other descriptor of the file would drop the locks this process's connections hold on
+ * it; DESIGN.md rule 10). Throws {@link SnapshotCheckError} when it is empty (no pages)
+ * or not a SQLite database; returns its page count.
+ *
+ * @example
+ * ```ts
+ * const pages = probeSource("app.db");
+ * ```
+ */
+export function probeSource(path: string, options: { busyTimeoutMs?: number } = {}): number {
+  let db: Database | null = null;
+  try {
+    db = new Database(path, { mode: "readonly", busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+    db.query("SELECT count(*) FROM sqlite_schema");
+    const pages = Number(Object.values(db.query("PRAGMA page_count")[0])[0]);
+    if (pages < 1) {
+      throw new SnapshotCheckError(
+        `Source "${path}" is empty (0 pages): refusing to publish an empty backup (is source_path the right file?)`,
+      );
+    }
+    return pages;
+  } catch (err) {
+    if (err instanceof SqliteError && (err.codeName === "SQLITE_NOTADB" || err.codeName === "SQLITE_CORRUPT")) {
+      throw new SnapshotCheckError(
+        `Source "${path}" is not a readable SQLite database: ${err.sqliteMessage} (${err.codeName})`,
+        { cause: err },
+      );
+    }
+    throw err;
+  } finally {
+    db?.close();
+  }
+}
+
+/** What {@link checkSnapshot} ran. */
+export interface SnapshotCheckResult {
+  /** The level that ran. */
+  check: SnapshotCheck;
+  /** How long it took, in ms. */
+  durationMs: number;
+}
+
+/**
+ * Checks a finished snapshot before it is published, read-only and off the JavaScript
+ * thread: `quick` runs `PRAGMA quick_check`, `full` runs `PRAGMA integrity_check`; both
+ * pass only on exactly one row, `ok`. A snapshot with no pages always fails. Throws
+ * {@link SnapshotCheckError} naming the check and its first findings.
+ *
+ * @example
+ * ```ts
+ * const { durationMs } = await checkSnapshot(".sqlbk-app-1234.snapshot", "quick");
+ * ```
+ */
+export async function checkSnapshot(path: string, level: SnapshotCheck): Promise<SnapshotCheckResult> {
+  const started = performance.now();
+  const db = new Database(path, { mode: "readonly" });
+  try {
+    const pages = Number(Object.values(db.query("PRAGMA page_count")[0])[0]);
+    if (pages < 1) throw new SnapshotCheckError(`The snapshot is empty (0 pages): refusing to publish it`);
+    if (level !== "none") {
+      const pragma = level === "full" ? "integrity_check" : "quick_check";
+      let messages: string[];
+      try {
+        const rows = await db.queryAsync(`PRAGMA ${pragma}(10)`);
+        messages = rows.map((row) => String(Object.values(row)[0]));
+      } catch (err) {
+        if (!(err instanceof SqliteError)) throw err;
+        messages = [err.message];
+      }
+      if (messages.length !== 1 || messages[0] !== "ok") {
+        throw new SnapshotCheckError(
+          `The snapshot failed ${pragma}, so the source database is damaged: ${
+            messages.map((m) => JSON.stringify(m)).join(", ")
+          } (nothing was published; run "PRAGMA integrity_check" on the source)`,
+        );
+      }
+    }
+    return { check: level, durationMs: Math.round(performance.now() - started) };
+  } finally {
+    db.close();
+  }
 }

@@ -61,7 +61,8 @@ export async function run(
 
 /** Runs SQL through the system `sqlite3` tool and returns its stdout; throws on failure. */
 export async function sqlite3(dbPath: string, sql: string): Promise<string> {
-  const out = await run("sqlite3", ["-batch", "-bail", dbPath], { stdin: sql });
+  // A busy timeout, as apps set: the tool may read while a worker or an app writes.
+  const out = await run("sqlite3", ["-batch", "-bail", "-cmd", ".timeout 10000", dbPath], { stdin: sql });
   if (out.code !== 0) throw new Error(`sqlite3 ${dbPath} failed (${out.code}): ${out.stderr}`);
   return out.stdout.trim();
 }
@@ -144,4 +145,14 @@ export async function listDir(path: string): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(path)) names.push(e.name);
   return names.sort();
+}
+
+/** The archives (`*.bck.gz`) in a directory, sorted; none when it does not exist. */
+export async function archives(dir: string): Promise<string[]> {
+  try {
+    return (await listDir(dir)).filter((n) => n.endsWith(".bck.gz"));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
 }

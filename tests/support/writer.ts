@@ -61,16 +61,16 @@ export interface Writer {
 }
 
 /**
- * Starts a writer on `dbPath` committing to `table` every `intervalMs`; resolves once it
- * has opened the database.
+ * A python3 script started with `args`, once it has printed "ready"; `stop()` creates
+ * `stopFile` (the script's cue to finish) and returns the last line it printed.
  */
-export async function startWriter(
-  dbPath: string,
-  options: { table?: string; intervalMs?: number } = {},
-): Promise<Writer> {
-  const stopFile = `${dbPath}.stop-${crypto.randomUUID().slice(0, 8)}`;
+export async function startReadyScript(
+  script: string,
+  args: string[],
+  stopFile: string,
+): Promise<{ pid: number; stop(): Promise<string> }> {
   const child = new Deno.Command("python3", {
-    args: ["-c", _SCRIPT, dbPath, options.table ?? "writer_log", String(options.intervalMs ?? 2), stopFile],
+    args: ["-c", script, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -79,11 +79,12 @@ export async function startWriter(
   let buffer = "";
   while (!buffer.includes("ready\n")) {
     const { value, done } = await reader.read();
-    if (done) throw new Error("The writer process exited before it was ready");
+    if (done) throw new Error("The python3 script exited before it was ready");
     buffer += value;
   }
   buffer = buffer.slice(buffer.indexOf("ready\n") + 6);
   return {
+    pid: child.pid,
     async stop() {
       await Deno.writeTextFile(stopFile, "");
       for (;;) {
@@ -93,7 +94,24 @@ export async function startWriter(
       }
       await child.status;
       await Deno.remove(stopFile).catch(() => {});
-      return JSON.parse(buffer.trim().split("\n").pop()!);
+      return buffer.trim().split("\n").pop()!;
     },
   };
+}
+
+/**
+ * Starts a writer on `dbPath` committing to `table` every `intervalMs`; resolves once it
+ * has opened the database.
+ */
+export async function startWriter(
+  dbPath: string,
+  options: { table?: string; intervalMs?: number } = {},
+): Promise<Writer> {
+  const stopFile = `${dbPath}.stop-${crypto.randomUUID().slice(0, 8)}`;
+  const script = await startReadyScript(
+    _SCRIPT,
+    [dbPath, options.table ?? "writer_log", String(options.intervalMs ?? 2), stopFile],
+    stopFile,
+  );
+  return { stop: async () => JSON.parse(await script.stop()) };
 }
