@@ -12,6 +12,7 @@ import { ConfigError } from "./errors.ts";
 import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
 import { formatTimestamp } from "./naming.ts";
 import { verifyBackup } from "./verify.ts";
+import { runProbes } from "./monitor/probes.ts";
 
 /** Options for {@link restoreBackup}. */
 export interface RestoreOptions {
@@ -21,6 +22,8 @@ export interface RestoreOptions {
   compressed?: boolean;
   /** Cancels the restore; nothing is replaced. */
   signal?: AbortSignal;
+  /** SQL probes run read-only on the verified copy before it replaces anything (see `runProbes`). Default: none. */
+  probes?: string[];
 }
 
 /** What {@link restoreBackup} did. */
@@ -88,6 +91,7 @@ export async function restoreBackup(
       await Deno.copyFile(backupPath, tmp);
       await fsyncFile(tmp);
     }
+    await runProbes(tmp, options.probes ?? [], { label: backupPath });
     options.signal?.throwIfAborted();
     if (present) {
       previous = `${dest}.bak-${formatTimestamp(new Date())}`;
