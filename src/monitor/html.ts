@@ -35,42 +35,62 @@ export function escapeHtml(text: string): string {
 }
 
 const _W = 320;
-const _H = 64;
+const _H = 80;
+const _LEFT = 30;
 
-function _charts(s: DatabaseStatus, now: number, lastN: number): string {
+/** Median gap between consecutive times, in ms (0 for fewer than two). */
+function _medianGap(times: number[]): number {
+  const gaps = times.slice(1).map((t, i) => t - times[i]).sort((a, b) => a - b);
+  return gaps.length ? gaps[Math.floor(gaps.length / 2)] : 0;
+}
+
+function _charts(s: DatabaseStatus, lastN: number): string {
   const points = s.history.slice(-lastN).map((h) => ({ t: Date.parse(h.time), bytes: h.bytes, time: h.time }));
   if (points.length === 0) return `<p class="none">No backups to chart.</p>`;
-  const t0 = points[0].t;
-  const t1 = Math.max(now, points[points.length - 1].t);
-  const span = Math.max(1, t1 - t0);
-  const x = (t: number) => 6 + ((t - t0) / span) * (_W - 12);
+  // One slot per backup, oldest left; a gap much longer than usual is marked between slots.
+  const slot = (_W - _LEFT - 4) / Math.max(points.length, 1);
+  const x = (i: number) => _LEFT + slot * (i + 0.5);
+  const usual = _medianGap(points.map((p) => p.t));
+  const gaps = points.slice(1).map((p, i) => ({ i: i + 1, ms: p.t - points[i].t }))
+    .filter((g) => usual > 0 && g.ms > 2 * usual)
+    .map((g) => {
+      const gx = (x(g.i) - slot / 2).toFixed(1);
+      return `<line class="gap" x1="${gx}" x2="${gx}" y1="0" y2="${_H}"><title>${
+        escapeHtml(`gap of ${formatAge(Math.round(g.ms / 1000))} (usually ${formatAge(Math.round(usual / 1000))})`)
+      }</title></line>`;
+    }).join("");
   const maxBytes = Math.max(1, ...points.map((p) => p.bytes));
-  const bars = points.map((p) => {
+  const w = Math.max(2, Math.min(14, slot * 0.7));
+  const bars = points.map((p, i) => {
     const h = Math.max(1, (p.bytes / maxBytes) * (_H - 8));
-    return `<rect x="${(x(p.t) - 2).toFixed(1)}" y="${(_H - h).toFixed(1)}" width="4" height="${
+    return `<rect x="${(x(i) - w / 2).toFixed(1)}" y="${(_H - h).toFixed(1)}" width="${w.toFixed(1)}" height="${
       h.toFixed(1)
     }" rx="1"><title>${escapeHtml(`${p.time}: ${formatBytes(p.bytes)}`)}</title></rect>`;
   }).join("");
-  const dots = points.map((p) => {
+  const hourY = (hours: number) => 6 + (hours / 24) * (_H - 12);
+  const dots = points.map((p, i) => {
     const d = new Date(p.t);
-    const hours = d.getUTCHours() + d.getUTCMinutes() / 60;
-    const y = 4 + (hours / 24) * (_H - 8);
-    return `<circle cx="${x(p.t).toFixed(1)}" cy="${y.toFixed(1)}" r="3"><title>${escapeHtml(p.time)}</title></circle>`;
+    const y = hourY(d.getUTCHours() + d.getUTCMinutes() / 60);
+    return `<circle cx="${x(i).toFixed(1)}" cy="${y.toFixed(1)}" r="3.5"><title>${escapeHtml(p.time)}</title></circle>`;
   }).join("");
-  const grid = [6, 12, 18].map((h) => {
-    const y = (4 + (h / 24) * (_H - 8)).toFixed(1);
-    return `<line x1="0" x2="${_W}" y1="${y}" y2="${y}"/><text x="2" y="${Number(y) - 2}">${
+  const grid = [0, 6, 12, 18, 24].map((h) => {
+    const y = hourY(h).toFixed(1);
+    return `<line x1="${_LEFT}" x2="${_W}" y1="${y}" y2="${y}"/><text x="${_LEFT - 3}" y="${Number(y) + 3}">${
       String(h).padStart(2, "0")
-    }:00</text>`;
+    }h</text>`;
   }).join("");
-  const range = `${new Date(t0).toISOString().slice(0, 10)} to ${new Date(t1).toISOString().slice(0, 10)}`;
-  return `<figure><figcaption>Size of the last ${points.length} backups (largest ${formatBytes(maxBytes)})</figcaption>
-<svg class="size" viewBox="0 0 ${_W} ${_H}" role="img" aria-label="backup sizes, ${range}">${bars}</svg></figure>
-<figure><figcaption>Time of day (UTC), ${range}</figcaption>
-<svg class="tod" viewBox="0 0 ${_W} ${_H}" role="img" aria-label="backup times of day, ${range}"><g class="grid">${grid}</g>${dots}</svg></figure>`;
+  const sizeGrid = `<line x1="${_LEFT}" x2="${_W}" y1="8" y2="8"/><text x="${_LEFT - 3}" y="11">max</text>` +
+    `<line x1="${_LEFT}" x2="${_W}" y1="${_H}" y2="${_H}"/><text x="${_LEFT - 3}" y="${_H}">0</text>`;
+  const range = `${points[0].time.slice(0, 10)} to ${points[points.length - 1].time.slice(0, 10)}`;
+  return `<figure><figcaption>Size of the last ${points.length} backup${
+    points.length === 1 ? "" : "s"
+  }, ${range} (max ${formatBytes(maxBytes)})</figcaption>
+<svg class="size" viewBox="0 0 ${_W} ${_H}" role="img" aria-label="backup sizes, ${range}"><g class="grid">${sizeGrid}</g>${gaps}${bars}</svg></figure>
+<figure><figcaption>Time of day (UTC) of each backup</figcaption>
+<svg class="tod" viewBox="0 0 ${_W} ${_H}" role="img" aria-label="backup times of day, ${range}"><g class="grid">${grid}</g>${gaps}${dots}</svg></figure>`;
 }
 
-function _card(s: DatabaseStatus, now: number, lastN: number): string {
+function _card(s: DatabaseStatus, lastN: number): string {
   const n = s.newest;
   const rows: [string, string][] = n
     ? [
@@ -87,7 +107,7 @@ function _card(s: DatabaseStatus, now: number, lastN: number): string {
 <h2><span class="badge">${s.state.toUpperCase()}</span> ${escapeHtml(s.database)}</h2>
 <p class="where">${escapeHtml(s.location)}</p>
 <dl>${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>
-${_charts(s, now, lastN)}
+${_charts(s, lastN)}
 </section>`;
 }
 
@@ -132,7 +152,8 @@ dt { color: #57606a; } dd { margin: 0; overflow-wrap: anywhere; }
 figure { margin: 6px 0 0; } figcaption { font-size: .8em; color: #57606a; }
 svg { width: 100%; height: auto; background: #f6f8fa; border-radius: 4px; display: block; }
 svg.size rect { fill: var(--c); } svg.tod circle { fill: var(--c); }
-.grid line { stroke: #d0d7de; stroke-width: .5; } .grid text { font-size: 7px; fill: #8c959f; }
+.grid line { stroke: #d0d7de; stroke-width: .5; } .grid text { font-size: 8px; fill: #6e7781; text-anchor: end; }
+line.gap { stroke: var(--missing); stroke-width: 1.5; stroke-dasharray: 3 2; }
 .none { color: #57606a; font-size: .9em; }
 </style>
 </head>
@@ -142,7 +163,7 @@ svg.size rect { fill: var(--c); } svg.tod circle { fill: var(--c); }
 <p class="summary">${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing; checked ${checked}</p>
 </header>
 <main>
-${statuses.map((s) => _card(s, now, lastN)).join("\n")}
+${statuses.map((s) => _card(s, lastN)).join("\n")}
 </main>
 </body>
 </html>
