@@ -134,7 +134,11 @@ Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", as
   const conn = ["--port", String(server.port), "-i", server.clientKey, "--known-hosts", server.knownHosts];
   const out = await sqlbk(["status", target, ...conn, "--json"], { env: { SSH_AUTH_SOCK: "" } });
   assertEquals(out.code, 1, out.stderr);
-  const rows = jsonLines(out.stdout) as { database: string; state: string; newest: { verified: unknown } }[];
+  const rows = jsonLines(out.stdout) as {
+    database: string;
+    state: string;
+    newest: { file: string; verified: unknown };
+  }[];
   assertEquals(rows.map((r) => [r.database, r.state, r.newest.verified]), [["app", "fresh", null], [
     "auth",
     "stale",
@@ -144,6 +148,24 @@ Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", as
   const lenient = await sqlbk(["status", target, ...conn, "--max-age", "48h"], { env: { SSH_AUTH_SOCK: "" } });
   assertEquals(lenient.code, 0, lenient.stderr);
   assertStringIncludes(lenient.stdout, `127.0.0.1:${server.remoteDir}`);
+
+  // With a pull host's config: its [pull] connection settings, and whether its local_dir holds each newest copy verified.
+  await using local = await tempDir();
+  const appNewest = rows[0].newest.file;
+  await Deno.copyFile(`${server.remoteDir}/${appNewest}`, local.join(appNewest));
+  await Deno.copyFile(`${server.remoteDir}/${appNewest}.sha256`, local.join(`${appNewest}.sha256`));
+  const config = local.join("pull.toml");
+  await Deno.writeTextFile(
+    config,
+    `[pull]\nport = ${server.port}\nidentity_file = ${JSON.stringify(server.clientKey)}\n` +
+      `known_hosts = ${JSON.stringify(server.knownHosts)}\nlocal_dir = ${JSON.stringify(local.path)}\n`,
+  );
+  const held = await sqlbk(["status", target, "-c", config, "--json"], { env: { SSH_AUTH_SOCK: "" } });
+  assertEquals(held.code, 1, held.stderr);
+  assertEquals(
+    jsonLines(held.stdout).map((r) => [r.database, (r.newest as { verified: unknown }).verified]),
+    [["app", true], ["auth", false]],
+  );
 });
 
 Deno.test("backupStatus() and formatAge() summarize a listing", () => {

@@ -30,10 +30,10 @@ export const summary = "Say how fresh the backups are: exit 1 when any is stale 
 export const help = `sqlbk status: for each database in each local directory or remote target (the listing and
 naming rules of "sqlbk list"), its newest backup by the timestamp in its name (file, time,
 age, size, strategy, codec), whether it is verified (a .sha256 beside it: on a pull host,
-written only after verification; remote: unknown), how many backups there are and their
-total size. A database is stale when its newest backup is older than its max age, and
-missing when the config names it but it has no backup at all. Ages come from the names,
-never from file times.
+written only after verification; for a remote TARGET, whether the --config's [pull] local_dir
+holds it verified, else unknown), how many backups there are and their total size.
+A database is stale when its newest backup is older than its max age, and missing when the
+config names it but it has no backup at all. Ages come from the names, never from file times.
 
 Usage:
   sqlbk status DIR|TARGET... [options]
@@ -41,6 +41,8 @@ Usage:
 
 With --config and no DIR, it looks at each database's backup_dir (the databases of the
 config must be there) and at the [pull] table's local_dir (its "databases" must be there).
+A remote TARGET uses the [pull] table's connection settings (port, user, identity_file,
+known_hosts), which flags override.
 
 Options:
   -c, --config FILE          TOML config: locations, per-database max_age, metrics_file, heartbeat_url
@@ -172,15 +174,27 @@ export async function run(args: string[]): Promise<number> {
   const maxAgeMs = (db: string) => flagMaxAge ?? perDatabase.get(db) ?? fallback;
   const locations = _locations(positionals, cfg);
 
+  // For a remote target, "verified" says whether this pull host holds the file verified in
+  // its [pull] local_dir (a .sha256 beside it, written only after verification).
+  const table = cfg ? parsePullTable(cfg.pull, cfg.origin) : {};
+  let heldVerified: Set<string> | null = null;
+  if (table.localDir !== undefined && locations.some((l) => isRemoteTarget(l.where))) {
+    const local = await listBackups(table.localDir).catch(() => []);
+    heldVerified = new Set(local.filter((e) => e.verified).map((e) => e.file));
+  }
+
   const now = Date.now();
   const rows: DatabaseStatus[] = [];
   let unreadable = 0;
   for (const loc of locations) {
     let entries: BackupEntry[];
     try {
-      entries = isRemoteTarget(loc.where)
-        ? await listRemoteBackups(parseTarget(loc.where), connectionOptions(values))
-        : await listBackups(loc.where);
+      if (isRemoteTarget(loc.where)) {
+        const remote = await listRemoteBackups(parseTarget(loc.where), connectionOptions(values, table));
+        entries = remote.map((e) => ({ ...e, verified: heldVerified ? heldVerified.has(e.file) : null }));
+      } else {
+        entries = await listBackups(loc.where);
+      }
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       if (loc.fromConfig && err instanceof Deno.errors.NotFound) {

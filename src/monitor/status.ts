@@ -28,7 +28,10 @@ export interface NewestBackup {
   strategy: string | null;
   /** `gzip` (`.gz`), `zstd` (`.zst`) or `none` (a plain `.db` snapshot). */
   codec: "gzip" | "zstd" | "none";
-  /** Local files: whether a `.sha256` sidecar marks it verified. Remote files: null. */
+  /**
+   * Local files: whether a `.sha256` sidecar marks it verified. Remote files: whether the
+   * pull host's local directory holds it verified, or null when unknown.
+   */
   verified: boolean | null;
 }
 
