@@ -183,3 +183,11 @@ export { type HeartbeatOptions, type HeartbeatResult, heartbeatUrl, sendHeartbea
 export { runProbes, verifyWithProbes } from "./src/monitor/probes.ts";
 export { escapeHtml, renderStatusPage, type StatusPageOptions } from "./src/monitor/html.ts";
 export { DEFAULT_MAX_AGE, type MonitorConfig } from "./src/monitor/monitor_config.ts";
+export {
+  databasesInMetrics,
+  reportRun,
+  type ReportTargets,
+  RunObserver,
+  type RunReport,
+} from "./src/monitor/report.ts";
+export { rewriteLocked } from "./src/monitor/locked_write.ts";

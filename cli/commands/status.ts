@@ -12,12 +12,12 @@ import { REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
 import { loadConfig, type SqlbkConfig } from "../../src/config.ts";
 import { parseDuration } from "../../src/duration.ts";
 import { ConfigError, errorMessage, ExitCode } from "../../src/errors.ts";
-import { writeFileAtomic } from "../../src/fs.ts";
 import { databaseStem } from "../../src/naming.ts";
 import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
 import { parsePullTable } from "../../src/pull/pull_config.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
 import { renderStatusPage } from "../../src/monitor/html.ts";
+import { rewriteLocked } from "../../src/monitor/locked_write.ts";
 import type { FreshnessSample } from "../../src/monitor/metrics.ts";
 import { DEFAULT_MAX_AGE } from "../../src/monitor/monitor_config.ts";
 import { reportRun } from "../../src/monitor/report.ts";
@@ -234,7 +234,7 @@ export async function run(args: string[]): Promise<number> {
   const ok = bad.length === 0 && unreadable === 0;
   if (values.html !== undefined) {
     const path = values.html;
-    await writeFileAtomic(path, renderStatusPage(rows, { now }), { overwrite: true }).catch((err) =>
+    await rewriteLocked(path, () => renderStatusPage(rows, { now })).catch((err) =>
       warn(`cannot write status page "${path}": ${errorMessage(err)}`)
     );
   }

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "../fs.ts";
+import { rewriteLocked } from "./locked_write.ts";
 
 /** What a run did: `backup` (push side) or `pull` (a pull host). */
 export type RunKind = "backup" | "pull";
@@ -204,21 +203,5 @@ export async function updateMetricsFile(
   path: string,
   update: { runs?: RunSample[]; freshness?: FreshnessSample[] },
 ): Promise<void> {
-  const lock = await Deno.open(join(dirname(path), `.${basename(path)}.lock`), {
-    read: true,
-    write: true,
-    create: true,
-  });
-  try {
-    await lock.lock(true);
-    let earlier = "";
-    try {
-      earlier = await Deno.readTextFile(path);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    await writeFileAtomic(path, renderMetrics(mergeSamples(parseMetrics(earlier), update)), { overwrite: true });
-  } finally {
-    lock.close();
-  }
+  await rewriteLocked(path, (earlier) => renderMetrics(mergeSamples(parseMetrics(earlier ?? ""), update)));
 }

@@ -117,6 +117,7 @@ export class RunObserver {
   #chain: Promise<void> = Promise.resolve();
 
   /**
+   * Wraps `inner`; reports go to `targets`.
    * @param inner the logger records are forwarded to
    * @param targets where to report
    * @param warn receives problems writing metrics or sending heartbeats
