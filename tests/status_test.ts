@@ -121,6 +121,9 @@ Deno.test("sqlbk status rejects bad usage with exit 2 and an unreadable director
   const bad = await sqlbk(["status", "-c", badKey]);
   assertEquals(bad.code, 2);
   assertStringIncludes(bad.stderr, `invalid "max_age" "soon"`);
+  const empty = await sqlbk(["status", dir.path]);
+  assertEquals(empty.code, 1);
+  assertStringIncludes(empty.stderr, `error: no backups in "${dir.path}"`);
   const missing = await sqlbk(["status", dir.join("nope")]);
   assertEquals(missing.code, 1);
   assertStringIncludes(missing.stderr, `error: cannot check "${dir.join("nope")}": no such directory`);

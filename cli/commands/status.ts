@@ -59,7 +59,7 @@ ${CONNECTION_HELP}
   -h, --help                 show this help
 
 Exit codes: 0 every database fresh, 1 any stale or missing (or a location could not be
-read), 2 usage or configuration error.
+read, or holds no backup at all), 2 usage or configuration error.
 
 Examples:
   sqlbk status /var/backups/app --max-age 26h
@@ -186,6 +186,7 @@ export async function run(args: string[]): Promise<number> {
   const now = Date.now();
   const rows: DatabaseStatus[] = [];
   let unreadable = 0;
+  let empty = 0;
   for (const loc of locations) {
     let entries: BackupEntry[];
     try {
@@ -206,7 +207,17 @@ export async function run(args: string[]): Promise<number> {
         continue;
       }
     }
-    rows.push(...backupStatus(entries, loc.where, { now, maxAgeMs, expected: loc.expected }));
+    const found = backupStatus(entries, loc.where, { now, maxAgeMs, expected: loc.expected });
+    if (found.length === 0) {
+      // Nothing expected and nothing there: a check that cannot fail is no check.
+      empty++;
+      console.error(
+        `error: no backups in "${
+          _clean(loc.where)
+        }" (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
+      );
+    }
+    rows.push(...found);
   }
 
   if (values.json) {
@@ -227,11 +238,9 @@ export async function run(args: string[]): Promise<number> {
     }
   } else if (rows.length > 0) {
     console.log(_table(rows));
-  } else if (unreadable === 0) {
-    console.error(`no backups in ${locations.map((l) => _clean(l.where)).join(", ")}`);
   }
   const bad = rows.filter((r) => r.state !== "fresh");
-  const ok = bad.length === 0 && unreadable === 0;
+  const ok = bad.length === 0 && unreadable === 0 && empty === 0;
   if (values.html !== undefined) {
     const path = values.html;
     await rewriteLocked(path, () => renderStatusPage(rows, { now })).catch((err) =>
