@@ -175,3 +175,36 @@ export { KeyFileError, parsePrivateKey, type SigningKey } from "./src/pull/ssh/p
 export { gcmBackend } from "./src/pull/ssh/gcm.ts";
 export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/gunzip.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";
+export {
+  backupStatus,
+  codecOf,
+  type DatabaseStatus,
+  formatAge,
+  type Freshness,
+  type NewestBackup,
+  type StatusOptions,
+} from "./src/monitor/status.ts";
+export {
+  type FreshnessSample,
+  mergeSamples,
+  METRIC_FAMILIES,
+  type MetricName,
+  type MetricSamples,
+  parseMetrics,
+  renderMetrics,
+  type RunKind,
+  type RunSample,
+  updateMetricsFile,
+} from "./src/monitor/metrics.ts";
+export { type HeartbeatOptions, type HeartbeatResult, heartbeatUrl, sendHeartbeat } from "./src/monitor/heartbeat.ts";
+export { runProbes, verifyWithProbes } from "./src/monitor/probes.ts";
+export { escapeHtml, renderStatusPage, type StatusPageOptions } from "./src/monitor/html.ts";
+export { DEFAULT_MAX_AGE, type MonitorConfig } from "./src/monitor/monitor_config.ts";
+export {
+  databasesInMetrics,
+  reportRun,
+  type ReportTargets,
+  RunObserver,
+  type RunReport,
+} from "./src/monitor/report.ts";
+export { rewriteLocked } from "./src/monitor/locked_write.ts";

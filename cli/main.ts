@@ -29,6 +29,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: () => import("./commands/verify.ts"),
   restore: () => import("./commands/restore.ts"),
   list: () => import("./commands/list.ts"),
+  status: () => import("./commands/status.ts"),
 };
 
 /** The top-level help text. */

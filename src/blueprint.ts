@@ -59,6 +59,19 @@ compression_level = ${DEFAULTS.compression_level}
 # does not run. Default: "${DEFAULTS.check}".
 check = "${DEFAULTS.check}"
 
+# "sqlbk status" calls a database stale when its newest backup is older than this
+# (Go duration; there is no "d" unit). Default: "${DEFAULTS.max_age}".
+max_age = "${DEFAULTS.max_age}"
+
+# Monitoring (see "Monitoring" in the README); each is off unless set.
+# A Prometheus textfile that backup, pull, run and status update atomically:
+# metrics_file = "/var/lib/prometheus/node-exporter/sqlbk.prom"
+# A heartbeat URL pinged after each run (URL on success, URL/fail on failure):
+# heartbeat_url = "https://hc-ping.com/<uuid>"
+# SQL probes run read-only on every verified copy (verify, pull, restore); each must
+# return one row whose first value is true:
+# probes = ["SELECT count(*) > 0 FROM users"]
+
 # Several databases: one table each, with any of the keys above; keys at the top level
 # act as defaults for every table. When [databases.*] tables exist, source_path must be
 # set inside them, not at the top level.

@@ -11,6 +11,7 @@ import { parse as parseToml } from "smol-toml";
 import { DurationError, formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
 import { databaseStem } from "./naming.ts";
+import { DEFAULT_MAX_AGE, MONITOR_KEYS, type MonitorConfig, parseMonitorKeys } from "./monitor/monitor_config.ts";
 
 /** The two ways to take a snapshot. */
 export type Strategy = "online" | "vacuum";
@@ -82,6 +83,8 @@ export interface SqlbkConfig {
   pull: Record<string, unknown> | null;
   /** Where the config came from, for messages. */
   origin: string;
+  /** The monitoring keys: `metrics_file`, `heartbeat_url`, `probes`, and `max_age` (also per database). */
+  monitor: MonitorConfig;
 }
 
 /** Defaults of every optional key, as TOML text would write them. */
@@ -94,6 +97,7 @@ export const DEFAULTS = {
   keep_last: 0,
   compression_level: 6,
   check: "quick" as SnapshotCheck,
+  max_age: DEFAULT_MAX_AGE,
 } as const;
 
 /** The keys a database's settings may have, at the top level or in a `[databases.<name>]` table. */
@@ -107,9 +111,10 @@ export const BACKUP_KEYS = [
   "keep_last",
   "compression_level",
   "check",
+  "max_age",
 ] as const;
 
-const _TOP_KEYS = [...BACKUP_KEYS, "databases", "pull"];
+const _TOP_KEYS = [...BACKUP_KEYS, "databases", "pull", ...MONITOR_KEYS];
 
 function _fail(origin: string, message: string): never {
   throw new ConfigError(`${origin}: ${message}`);
@@ -313,7 +318,8 @@ export function resolveConfig(
     }
     seen.set(key, db.name);
   }
-  return { databases, pull: (pull as Record<string, unknown> | undefined) ?? null, origin };
+  const monitor = parseMonitorKeys(raw, origin);
+  return { databases, pull: (pull as Record<string, unknown> | undefined) ?? null, origin, monitor };
 }
 
 /**

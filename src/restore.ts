@@ -15,6 +15,7 @@ import { verifyBackup } from "./verify.ts";
 import { Database } from "./sqlite/database.ts";
 import { Backup } from "./sqlite/backup.ts";
 import { SQLITE_DONE } from "./sqlite/constants.ts";
+import { runProbes } from "./monitor/probes.ts";
 
 /** Options for {@link restoreBackup}. */
 export interface RestoreOptions {
@@ -24,6 +25,8 @@ export interface RestoreOptions {
   compressed?: boolean;
   /** Cancels the restore; nothing is replaced. */
   signal?: AbortSignal;
+  /** SQL probes run read-only on the verified copy before it replaces anything (see `runProbes`). Default: none. */
+  probes?: string[];
 }
 
 /** What {@link restoreBackup} did. */
@@ -93,6 +96,7 @@ export async function restoreBackup(
       // rule 10: our new temp file
       await fsyncFile(tmp);
     }
+    await runProbes(tmp, options.probes ?? [], { label: backupPath });
     options.signal?.throwIfAborted();
     if (present) {
       previous = `${dest}.bak-${formatTimestamp(new Date())}`;

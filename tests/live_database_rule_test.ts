@@ -49,6 +49,8 @@ const _ALLOWED: Record<string, string> = {
   "src/config.ts": "the TOML config file",
   "src/retention.ts": "archives and sidecars",
   "src/pull/": "downloads, sidecars, the pull lock, ssh files: all on the pull host",
+  "src/monitor/locked_write.ts": "the metrics textfile and its lock file",
+  "src/monitor/report.ts": "the metrics textfile",
   "cli/": "config files, key files and output files named on the command line",
 };
 

@@ -11,6 +11,10 @@ import { loadConfig, resolveConfig, type SqlbkConfig } from "../../src/config.ts
 import { ConfigError, errorMessage, ExitCode, exitCodeOf } from "../../src/errors.ts";
 import { type BackupResult, runBackup } from "../../src/job.ts";
 import { type Logger, silentLogger, textLogger } from "../../src/logger.ts";
+import { databaseStem } from "../../src/naming.ts";
+import type { RunSample } from "../../src/monitor/metrics.ts";
+import { reportRun } from "../../src/monitor/report.ts";
+import { REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
 
 /** One line for the command list. */
 export const summary = "Back up a live SQLite database to a gzip archive with a SHA-256 sidecar";
@@ -36,6 +40,7 @@ Options (flags override the config file):
                              quick_check), full (PRAGMA integrity_check) or none
                              (default: quick); a failed check publishes nothing
       --json                 print one JSON object per database on stdout
+${REPORT_HELP}
   -q, --quiet                no log lines on stderr (errors still print)
   -h, --help                 show this help
 
@@ -69,6 +74,7 @@ export async function run(args: string[]): Promise<number> {
     check: { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
+    ...REPORT_FLAGS,
   });
   if (positionals.length > 1) {
     throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one database, or --config FILE)`);
@@ -96,6 +102,9 @@ export async function run(args: string[]): Promise<number> {
   const config: SqlbkConfig = values.config !== undefined
     ? await loadConfig(values.config, { overrides })
     : resolveConfig({}, { origin: "command line", overrides });
+  const targets = reportTargets(values, config.monitor);
+  const runs: RunSample[] = [];
+  const lines: string[] = [];
 
   const tty = stderrIsTerminal();
   const bar = new ProgressBar(tty && !values.quiet);
@@ -115,6 +124,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     for (const database of config.databases) {
       if (signal.aborted) break;
+      const began = performance.now();
+      const sample = { database: databaseStem(database.sourcePath), kind: "backup" as const };
       try {
         const result = await runBackup(database, {
           signal,
@@ -133,8 +144,12 @@ export async function run(args: string[]): Promise<number> {
         });
         bar.done();
         _print(result, values.json);
+        runs.push({ ...sample, ok: true, endedMs: Date.now(), durationMs: result.durationMs, bytes: result.bytes });
+        lines.push(`${sample.database}: published ${result.file} (${formatBytes(result.bytes)})`);
       } catch (err) {
         bar.done();
+        runs.push({ ...sample, ok: false, endedMs: Date.now(), durationMs: performance.now() - began });
+        lines.push(`${sample.database}: failed: ${errorMessage(err)}`);
         failures++;
         lastCode = exitCodeOf(err);
         if (!several) throw err;
@@ -143,6 +158,12 @@ export async function run(args: string[]): Promise<number> {
     }
   } finally {
     dispose();
+    const ok = failures === 0 && !signal.aborted;
+    await reportRun(
+      targets,
+      { ok, summary: `sqlbk backup ${ok ? "ok" : "failed"}\n${lines.join("\n")}\n`, runs },
+      warn,
+    );
   }
   // An interrupted backup has already printed its error line ("Interrupted by a signal; ...").
   if (signal.aborted) return ExitCode.FAILURE;

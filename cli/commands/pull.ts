@@ -15,6 +15,10 @@ import { parsePullTable, type PullTable } from "../../src/pull/pull_config.ts";
 import { pull, PullBatchError, type PullResult } from "../../src/pull/pull.ts";
 import { parseTarget, type Target } from "../../src/pull/target.ts";
 import type { ConnectOptions } from "../../src/pull/transport.ts";
+import type { RunSample } from "../../src/monitor/metrics.ts";
+import type { MonitorConfig } from "../../src/monitor/monitor_config.ts";
+import { databasesInMetrics, reportRun } from "../../src/monitor/report.ts";
+import { PROBE_FLAGS, PROBE_HELP, probesOf, REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
 
 /** One line for the command list. */
 export const summary = "Fetch the newest backups from a server over SFTP, verify them, keep them";
@@ -57,6 +61,8 @@ ${CONNECTION_HELP}
       --concurrency N        SFTP read requests in flight (default: 32)
       --chunk-size N         bytes per SFTP read request (default: 131072)
       --json                 print one JSON object per database on stdout
+${PROBE_HELP}
+${REPORT_HELP}
   -q, --quiet                no log lines on stderr (errors still print)
   -h, --help                 show this help
 
@@ -158,15 +164,21 @@ export async function run(args: string[]): Promise<number> {
     "chunk-size": { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
+    ...PROBE_FLAGS,
+    ...REPORT_FLAGS,
   });
   if (positionals.length > 1) {
     throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one TARGET; see "sqlbk pull --help")`);
   }
   let table: PullTable = {};
+  let monitor: MonitorConfig | undefined;
   if (values.config !== undefined) {
     const cfg = await loadConfig(values.config, { requireSource: false });
     table = parsePullTable(cfg.pull, cfg.origin);
+    monitor = cfg.monitor;
   }
+  const targets = reportTargets(values, monitor);
+  const probes = probesOf(values, monitor);
   let target: Target;
   if (positionals[0] !== undefined) {
     target = parseTarget(positionals[0]);
@@ -198,7 +210,21 @@ export async function run(args: string[]): Promise<number> {
   let startBytes = 0;
   let current = "";
   const { signal, dispose } = abortOnSignals();
+  // Per-database outcomes for the metrics file and the heartbeat: databases run one after
+  // another, so each one's duration runs from the end of the one before.
+  const runs: RunSample[] = [];
+  const lines: string[] = [];
+  let mark = performance.now();
+  let inProgress: string | null = null;
+  const record = (database: string, ok: boolean, bytes: number | undefined, line: string) => {
+    const now = performance.now();
+    runs.push({ database, kind: "pull", ok, endedMs: Date.now(), durationMs: now - mark, bytes });
+    lines.push(`${database}: ${line}`);
+    mark = now;
+    if (inProgress === database) inProgress = null;
+  };
   const print = (r: PullResult) => {
+    record(r.database, true, r.bytes, `${r.file} ${r.skipped ? "already present and verified" : "pulled, verified"}`);
     bar.done();
     if (values.json) {
       console.log(JSON.stringify({
@@ -237,8 +263,10 @@ export async function run(args: string[]): Promise<number> {
       chunkSize,
       signal,
       onLog: log,
+      probes,
       onResult: print,
       onProgress: (p) => {
+        inProgress = p.database;
         if (p.file !== current) {
           current = p.file;
           started = performance.now();
@@ -260,6 +288,21 @@ export async function run(args: string[]): Promise<number> {
     });
   } catch (err) {
     bar.done();
+    if (err instanceof PullBatchError) {
+      for (const f of err.failures) record(f.database, false, undefined, `failed: ${errorMessage(f.error)}`);
+    } else {
+      // A failure before or during one database: the one in progress, else those asked
+      // for (or seen by earlier runs) that did not succeed.
+      const done = new Set(runs.map((r) => r.database));
+      const asked = values.db?.length ? values.db : table.databases ?? [];
+      let failed = inProgress !== null ? [inProgress] : asked.filter((d) => !done.has(d));
+      if (failed.length === 0 && inProgress === null && targets.metricsFile !== undefined) {
+        failed = (await databasesInMetrics(targets.metricsFile, "pull")).filter((d) => !done.has(d));
+      }
+      for (const d of failed) record(d, false, undefined, `failed: ${errorMessage(err)}`);
+      if (failed.length === 0) lines.push(`failed: ${errorMessage(err)}`);
+    }
+    await reportRun(targets, { ok: false, summary: `sqlbk pull failed\n${lines.join("\n")}\n`, runs }, warn);
     if (signal.aborted) {
       console.error("error: interrupted; the download is kept as .partial and resumes on the next run");
       return ExitCode.FAILURE;
@@ -274,5 +317,6 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     dispose();
   }
+  await reportRun(targets, { ok: true, summary: `sqlbk pull ok\n${lines.join("\n")}\n`, runs }, warn);
   return ExitCode.OK;
 }

@@ -8,6 +8,8 @@ import { parseFlags } from "../args.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
 import { restoreBackup } from "../../src/restore.ts";
 import { abortOnSignals } from "../signals.ts";
+import { loadConfig } from "../../src/config.ts";
+import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
 
 /** One line for the command list. */
 export const summary = "Verify a backup and restore the database to a path, atomically";
@@ -18,24 +20,27 @@ PRAGMA integrity_check), then write the database to PATH atomically (temp file b
 fsync, rename, fsync the directory).
 
 Usage:
-  sqlbk restore FILE --to PATH [--force]
+  sqlbk restore FILE --to PATH [--force] [--probe SQL]... [--config FILE]
 
 Options:
   -t, --to PATH              the database file to write (required)
   -f, --force                replace an existing PATH; the old file is kept as PATH.bak-<timestamp>
                              (default: refuse to replace)
       --json                 print {"path","previous","sha256","bytes"} on stdout
+${PROBE_HELP}
+  -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
 
 Restore refuses while PATH-wal or PATH-journal exists: the database is in use. Stop the
 application first.
 
 Exit codes: 0 restored, 1 failure (or PATH in use), 2 usage error (or PATH exists without
---force), 3 the backup failed verification (nothing was written).
+--force), 3 the backup failed verification or a probe (nothing was written).
 
 Examples:
   sqlbk restore /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz --to ./app.db
   sqlbk restore app-latest.bck.gz --to /srv/app/data/app.db --force
+  sqlbk restore app.bck.gz --to ./app.db --probe "SELECT count(*) > 0 FROM users"
 `;
 
 /** Runs `sqlbk restore`. */
@@ -44,14 +49,18 @@ export async function run(args: string[]): Promise<number> {
     to: { type: "string", short: "t" },
     force: { type: "boolean", short: "f", default: false },
     json: { type: "boolean", default: false },
+    config: { type: "string", short: "c" },
+    ...PROBE_FLAGS,
   });
   if (positionals.length !== 1) {
     throw new ConfigError(`Give exactly one backup file to restore (see "sqlbk restore --help")`);
   }
   if (values.to === undefined) throw new ConfigError(`Missing --to PATH: where to write the restored database`);
+  const cfg = values.config !== undefined ? await loadConfig(values.config, { requireSource: false }) : undefined;
+  const probes = probesOf(values, cfg?.monitor);
   const { signal, dispose } = abortOnSignals();
   try {
-    const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal });
+    const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal, probes });
     if (values.json) console.log(JSON.stringify(r));
     else {
       console.log(r.path);

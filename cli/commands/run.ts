@@ -13,6 +13,8 @@ import { parseDuration } from "../../src/duration.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
 import { jsonLogger, type Logger, silentLogger, textLogger } from "../../src/logger.ts";
 import { runWorker } from "../../src/worker.ts";
+import { RunObserver } from "../../src/monitor/report.ts";
+import { REPORT_FLAGS, reportTargets, warn } from "../monitor.ts";
 
 /** One line for the command list. */
 export const summary = "Run scheduled backups: the worker on the app's job_queue";
@@ -47,6 +49,10 @@ Options:
                           1h and at the job's interval (default: 30s)
       --worker-id ID      written to locked_by (default: <hostname>:<pid>)
       --json              log JSON lines on stderr
+      --metrics-file FILE after every job, update this Prometheus textfile atomically,
+                          keeping other databases' series (default: config's metrics_file)
+      --heartbeat-url URL after every job, POST a short summary to URL (success) or
+                          URL/fail (failure), 10s timeout (default: config's heartbeat_url)
   -q, --quiet             no log lines (errors of the command itself still print)
   -h, --help              show this help
 
@@ -96,6 +102,7 @@ export async function run(args: string[]): Promise<number> {
     "worker-id": { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
+    ...REPORT_FLAGS,
   });
   if (positionals.length > 0) throw new ConfigError(`Unexpected argument "${positionals[0]}" (see "sqlbk run --help")`);
   const dbPath = values.dbpath;
@@ -110,6 +117,7 @@ export async function run(args: string[]): Promise<number> {
   const backoffMs = _duration("--backoff", values.backoff);
 
   let config: SqlbkConfig | (() => Promise<SqlbkConfig>);
+  let monitor: SqlbkConfig["monitor"] | undefined;
   if (values["config-from-db"]) {
     if (values.config !== undefined) throw new ConfigError(`Give either --config FILE or --config-from-db, not both`);
     if (!values["age-key"]) {
@@ -117,16 +125,22 @@ export async function run(args: string[]): Promise<number> {
     }
     const ageKeyFile = values["age-key"];
     const load = async () => (await loadConfigFromDb(dbPath, { ageKeyFile, scope: values.scope })).config;
-    await load(); // fail fast (exit 2) on a missing table or row, a wrong key or a bad config
+    monitor = (await load()).monitor; // fail fast (exit 2) on a missing table or row, a wrong key or a bad config
     config = load;
   } else {
     if (values.config === undefined) {
       throw new ConfigError(`Missing --config FILE (or --config-from-db --age-key FILE) (see "sqlbk run --help")`);
     }
     config = await loadConfig(values.config);
+    monitor = config.monitor;
   }
 
-  const logger: Logger = values.quiet ? silentLogger : values.json ? jsonLogger : textLogger;
+  const observer = new RunObserver(
+    values.quiet ? silentLogger : values.json ? jsonLogger : textLogger,
+    reportTargets(values, monitor),
+    warn,
+  );
+  const logger: Logger = observer.logger;
   const { signal, dispose } = abortOnSignals();
   try {
     const summary = await runWorker({
@@ -141,6 +155,7 @@ export async function run(args: string[]): Promise<number> {
       logger,
       signal,
     });
+    await observer.settled();
     if (signal.aborted) return ExitCode.OK;
     return values.once && summary.failed > 0 ? ExitCode.FAILURE : ExitCode.OK;
   } finally {

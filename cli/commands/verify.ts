@@ -8,6 +8,9 @@ import { parseFlags } from "../args.ts";
 import { gunzipBackend } from "../../src/gunzip.ts";
 import { ConfigError, errorMessage, ExitCode, VerifyError } from "../../src/errors.ts";
 import { verifyBackup } from "../../src/verify.ts";
+import { loadConfig } from "../../src/config.ts";
+import { verifyWithProbes } from "../../src/monitor/probes.ts";
+import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
 
 /** One line for the command list. */
 export const summary = "Verify backup files: checksum, full gunzip, PRAGMA integrity_check";
@@ -23,16 +26,20 @@ Usage:
 Options:
       --no-sidecar           do not compare with <file>.sha256 even when it exists (default: compare)
       --json                 print one JSON object per file on stdout
+${PROBE_HELP}
+  -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
 
 Output: "ok <file> sha256=<hex>" per sound file on stdout (or --json objects
 {"path","ok","sha256","checksumVerified","databaseBytes","error"}); failures on stderr.
 
-Exit codes: 0 all sound, 1 a file could not be read, 2 usage error, 3 a file failed verification.
+Exit codes: 0 all sound, 1 a file could not be read, 2 usage error, 3 a file failed verification
+(or a probe).
 
 Examples:
   sqlbk verify /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz
   sqlbk verify /srv/pulled/*.bck.gz --json
+  sqlbk verify app.bck.gz --probe "SELECT count(*) > 0 FROM users"
 `;
 
 /** Runs `sqlbk verify`. */
@@ -40,14 +47,19 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("verify", args, {
     "no-sidecar": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    config: { type: "string", short: "c" },
+    ...PROBE_FLAGS,
   });
+  const cfg = values.config !== undefined ? await loadConfig(values.config, { requireSource: false }) : undefined;
+  const probes = probesOf(values, cfg?.monitor);
   if (positionals.length === 0) throw new ConfigError(`Nothing to verify: give one or more backup files`);
   gunzipBackend(); // a bad SQLBK_LIBZ is a configuration error for the whole run, not a per-file failure
   let verifyFailed = false;
   let otherFailed = false;
   for (const path of positionals) {
     try {
-      const r = await verifyBackup(path, { useSidecar: !values["no-sidecar"] });
+      const options = { useSidecar: !values["no-sidecar"] };
+      const r = probes.length ? await verifyWithProbes(path, probes, options) : await verifyBackup(path, options);
       if (values.json) {
         console.log(JSON.stringify({
           path,

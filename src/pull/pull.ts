@@ -17,6 +17,7 @@ import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts"
 import { applyRetention } from "../retention.ts";
 import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "./inflate.ts";
+import { runProbes } from "../monitor/probes.ts";
 import { isZlibError } from "../gzip.ts";
 import { gunzipBackend } from "../gunzip.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
@@ -39,6 +40,8 @@ export interface PullOptions extends Omit<ConnectOptions, "host"> {
   decompress?: boolean;
   /** Keep a download that fails verification as `<name>.corrupt` instead of deleting it. Default false. */
   keepCorrupt?: boolean;
+  /** SQL probes run read-only on each verified copy before it is published (see `runProbes`). Default: none. */
+  probes?: string[];
   /** Bytes per SFTP read request. Default 128 KiB. */
   chunkSize?: DownloadOptions["chunkSize"];
   /** SFTP read requests in flight. Default 32. */
@@ -494,6 +497,12 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     const [check] = await Promise.all([integrityCheck(inflater ? tmpDb : partialPath), fsyncFile(partialPath)]);
     if (!check.ok) {
       await reject(`${failed}: integrity_check returned ${check.messages.map((m) => `"${m}"`).join(", ")}`);
+    }
+    // Restore probes, a separate step after whatever checks ran.
+    try {
+      await runProbes(inflater ? tmpDb : partialPath, o.probes ?? [], { label: name });
+    } catch (err) {
+      await reject(errorMessage(err), err);
     }
 
     // Publish: rename into place (fsynced above), fsync the directory; then the sidecar.

@@ -1,0 +1,210 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
+import { sqlbk, tempDir } from "./support/db.ts";
+import { placeBackup } from "./support/backups.ts";
+import { startSshd } from "./support/sshd.ts";
+import { formatBackupName } from "../src/naming.ts";
+import { backupStatus, formatAge } from "../src/monitor/status.ts";
+
+const HOUR = 3_600_000;
+
+/** Copies one real archive to `<db>-<now - hoursAgo>-online.bck.gz` for each entry, with sidecars. */
+async function placeAt(dir: string, backups: [string, number][], now = Date.now()): Promise<string[]> {
+  const names: string[] = [];
+  for (const [db, hoursAgo] of backups) {
+    const name = formatBackupName(db, new Date(Math.floor((now - hoursAgo * HOUR) / 1000) * 1000), "online");
+    await placeBackup(dir, name, { rows: 50 });
+    names.push(name);
+  }
+  return names;
+}
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+Deno.test("sqlbk status exits 0 when every database is fresh, 1 when one is stale or missing, from the names' times", async () => {
+  await using dir = await tempDir();
+  const backups = dir.join("backups");
+  await Deno.mkdir(backups);
+  const [, appNewest, authOnly] = await placeAt(backups, [["app", 50], ["app", 1], ["auth", 30]]);
+  // File times say the opposite of the names: status must not look at them.
+  await Deno.utime(`${backups}/${appNewest}`, new Date("2001-01-01T00:00:00Z"), new Date("2001-01-01T00:00:00Z"));
+  await Deno.utime(`${backups}/${authOnly}`, new Date(), new Date());
+
+  const fresh = await sqlbk(["status", backups, "--json", "--max-age", "31h"]);
+  assertEquals(fresh.code, 0, fresh.stderr);
+  const rows = jsonLines(fresh.stdout);
+  assertEquals(rows.map((r) => [r.database, r.state, r.backups]), [["app", "fresh", 2], ["auth", "fresh", 1]]);
+  const app = rows[0] as { newest: Record<string, unknown>; totalBytes: number; maxAgeSeconds: number };
+  assertEquals(app.newest.file, appNewest);
+  assertEquals([app.newest.strategy, app.newest.codec, app.newest.verified], ["online", "gzip", true]);
+  assert((app.newest.ageSeconds as number) >= 3600 && (app.newest.ageSeconds as number) < 3700, String(app.newest));
+  assertEquals(app.maxAgeSeconds, 31 * 3600);
+  assert(app.totalBytes > 2 * (app.newest.bytes as number) - 10);
+
+  // Default max age is 25h: auth (30h) is stale.
+  const stale = await sqlbk(["status", backups]);
+  assertEquals(stale.code, 1, stale.stderr);
+  const lines = stale.stdout.trim().split("\n");
+  assertMatch(lines[0], /^DATABASE\s+STATE\s+NEWEST\s+AGE\s+SIZE\s+BACKUPS\s+TOTAL\s+VERIFIED\s+LOCATION$/);
+  assertMatch(lines[1], /^app\s+fresh\s+\S+Z\s+1h0m\s/);
+  assertMatch(lines[2], /^auth\s+stale\s+\S+Z\s+30h0m\s/);
+  // The columns line up.
+  assertEquals(lines[1].indexOf("fresh"), lines[0].indexOf("STATE"));
+});
+
+Deno.test("sqlbk status --config checks each database's backup_dir, with per-database max_age, and reports missing ones", async () => {
+  await using dir = await tempDir();
+  const backups = dir.join("backups");
+  await Deno.mkdir(backups);
+  await placeAt(backups, [["app", 2], ["auth", 30]]);
+  const config = dir.join("sqlbk.toml");
+  await Deno.writeTextFile(
+    config,
+    `backup_dir = ${JSON.stringify(backups)}
+max_age = "24h"
+[databases.app]
+source_path = "/srv/app.db"
+[databases.auth]
+source_path = "/srv/auth.db"
+max_age = "36h"
+[databases.logs]
+source_path = "/srv/logs.db"
+`,
+  );
+  const out = await sqlbk(["status", "--config", config, "--json"]);
+  assertEquals(out.code, 1, out.stderr);
+  const rows = jsonLines(out.stdout);
+  assertEquals(rows.map((r) => [r.database, r.state, r.fresh, r.maxAgeSeconds]), [
+    ["app", "fresh", true, 24 * 3600],
+    ["auth", "fresh", true, 36 * 3600],
+    ["logs", "missing", false, 24 * 3600],
+  ]);
+  assertEquals([rows[2].newest, rows[2].backups, rows[2].totalBytes], [null, 0, 0]);
+
+  // --max-age wins over the config; a missing database stays missing.
+  const strict = await sqlbk(["status", "--config", config, "--json", "--max-age", "1h"]);
+  assertEquals(jsonLines(strict.stdout).map((r) => r.state), ["stale", "stale", "missing"]);
+
+  // Without the missing database every one is fresh: exit 0.
+  await Deno.writeTextFile(config, (await Deno.readTextFile(config)).replace(/\[databases\.logs\][^[]*$/, ""));
+  const ok = await sqlbk(["status", "--config", config]);
+  assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+
+  // A pull host's config: its [pull] local_dir, with the databases it must hold.
+  const pulled = dir.join("pulled");
+  await Deno.mkdir(pulled);
+  await placeAt(pulled, [["app", 3]]);
+  const pullConfig = dir.join("pull.toml");
+  await Deno.writeTextFile(
+    pullConfig,
+    `[pull]\nhost = "db1"\nremote_dir = "/srv"\nlocal_dir = ${JSON.stringify(pulled)}\ndatabases = ["app", "auth"]\n`,
+  );
+  const host = await sqlbk(["status", "-c", pullConfig, "--json"]);
+  assertEquals(host.code, 1);
+  assertEquals(jsonLines(host.stdout).map((r) => [r.database, r.state, r.location]), [
+    ["app", "fresh", pulled],
+    ["auth", "missing", pulled],
+  ]);
+});
+
+Deno.test("sqlbk status rejects bad usage with exit 2 and an unreadable directory with exit 1", async () => {
+  await using dir = await tempDir();
+  const none = await sqlbk(["status"]);
+  assertEquals(none.code, 2);
+  assertStringIncludes(none.stderr, "give a DIR or TARGET, or --config FILE");
+  const days = await sqlbk(["status", dir.path, "--max-age", "2d"]);
+  assertEquals(days.code, 2);
+  assertMatch(days.stderr, /^error: Invalid --max-age "2d": .*no "d" unit/);
+  const badKey = dir.join("bad.toml");
+  await Deno.writeTextFile(badKey, `max_age = "soon"\n[pull]\nlocal_dir = "x"\n`);
+  const bad = await sqlbk(["status", "-c", badKey]);
+  assertEquals(bad.code, 2);
+  assertStringIncludes(bad.stderr, `invalid "max_age" "soon"`);
+  const empty = await sqlbk(["status", dir.path]);
+  assertEquals(empty.code, 1);
+  assertStringIncludes(empty.stderr, `error: no backups in "${dir.path}"`);
+  const missing = await sqlbk(["status", dir.join("nope")]);
+  assertEquals(missing.code, 1);
+  assertStringIncludes(missing.stderr, `error: cannot check "${dir.join("nope")}": no such directory`);
+  assertEquals(missing.stderr.split("\n").filter((l) => l !== "").length, 1, missing.stderr);
+});
+
+Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", async () => {
+  await using server = await startSshd();
+  await placeAt(server.remoteDir, [["app", 2], ["app", 26], ["auth", 40]]);
+  const target = `${server.user}@127.0.0.1:${server.remoteDir}`;
+  const conn = ["--port", String(server.port), "-i", server.clientKey, "--known-hosts", server.knownHosts];
+  const out = await sqlbk(["status", target, ...conn, "--json"], { env: { SSH_AUTH_SOCK: "" } });
+  assertEquals(out.code, 1, out.stderr);
+  const rows = jsonLines(out.stdout) as {
+    database: string;
+    state: string;
+    newest: { file: string; verified: unknown };
+  }[];
+  assertEquals(rows.map((r) => [r.database, r.state, r.newest.verified]), [["app", "fresh", null], [
+    "auth",
+    "stale",
+    null,
+  ]]);
+  assertEquals(rows[0].database, "app");
+  const lenient = await sqlbk(["status", target, ...conn, "--max-age", "48h"], { env: { SSH_AUTH_SOCK: "" } });
+  assertEquals(lenient.code, 0, lenient.stderr);
+  assertStringIncludes(lenient.stdout, `127.0.0.1:${server.remoteDir}`);
+
+  // With a pull host's config: its [pull] connection settings, and whether its local_dir holds each newest copy verified.
+  await using local = await tempDir();
+  const appNewest = rows[0].newest.file;
+  await Deno.copyFile(`${server.remoteDir}/${appNewest}`, local.join(appNewest));
+  await Deno.copyFile(`${server.remoteDir}/${appNewest}.sha256`, local.join(`${appNewest}.sha256`));
+  const config = local.join("pull.toml");
+  await Deno.writeTextFile(
+    config,
+    `[pull]\nport = ${server.port}\nidentity_file = ${JSON.stringify(server.clientKey)}\n` +
+      `known_hosts = ${JSON.stringify(server.knownHosts)}\nlocal_dir = ${JSON.stringify(local.path)}\n`,
+  );
+  const held = await sqlbk(["status", target, "-c", config, "--json"], { env: { SSH_AUTH_SOCK: "" } });
+  assertEquals(held.code, 1, held.stderr);
+  assertEquals(
+    jsonLines(held.stdout).map((r) => [r.database, (r.newest as { verified: unknown }).verified]),
+    [["app", true], ["auth", false]],
+  );
+});
+
+Deno.test("backupStatus() and formatAge() summarize a listing", () => {
+  const now = Date.parse("2025-07-02T12:00:00Z");
+  const rows = backupStatus(
+    [
+      {
+        database: "a",
+        file: "a-1",
+        time: "2025-07-01T12:00:00.000Z",
+        strategy: "online",
+        bytes: 5,
+        verified: true,
+        latest: false,
+      },
+      {
+        database: "a",
+        file: "a-2",
+        time: "2025-07-02T11:00:00.000Z",
+        strategy: null,
+        bytes: 7,
+        verified: false,
+        latest: true,
+      },
+    ],
+    "d",
+    { now, expected: ["b"], maxAgeMs: (db) => (db === "a" ? 1800_000 : 1) },
+  );
+  assertEquals(rows.map((r) => [r.database, r.state, r.backups, r.totalBytes, r.newest?.ageSeconds]), [
+    ["a", "stale", 2, 12, 3600],
+    ["b", "missing", 0, 0, undefined],
+  ]);
+  assertEquals([formatAge(45), formatAge(720), formatAge(93_600), formatAge(4 * 86400 + 7200)], [
+    "45s",
+    "12m",
+    "26h0m",
+    "4d2h",
+  ]);
+});
