@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatBytes } from "../../cli/progress.ts";
+import { formatBytes } from "../format.ts";
 import { type DatabaseStatus, formatAge } from "./status.ts";
 
 /** Options for {@link renderStatusPage}. */
