@@ -39,7 +39,7 @@ export const APP_CONFIG_SCHEMA = `CREATE TABLE IF NOT EXISTS app_config (
     content BLOB NOT NULL,
     format TEXT NOT NULL DEFAULT 'toml',
     description TEXT,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS idx_app_config_created ON app_config(created_at DESC);
 `;
@@ -251,6 +251,11 @@ export async function putConfigToDb(
   const scope = options.scope ?? DEFAULT_CONFIG_SCOPE;
   parseConfig(text, { origin: options.origin ?? "the config to store" });
   const { identities, source } = await _identities(options);
+  if (/^AGE-SECRET-KEY-PQ-/i.test(identities[0])) {
+    throw new ConfigError(
+      `Invalid age key ${source}: a post-quantum identity ("AGE-SECRET-KEY-PQ-1..."), whose rows restinpieces cannot read; store the config with an X25519 identity ("AGE-SECRET-KEY-1...", from age-keygen without -pq)`,
+    );
+  }
   let recipient: string;
   try {
     recipient = await identityToRecipient(identities[0]);
@@ -270,7 +275,7 @@ export async function putConfigToDb(
       }
       db.exec(APP_CONFIG_SCHEMA);
     }
-    const createdAt = new Date().toISOString();
+    const createdAt = new Date().toISOString().slice(0, 19) + "Z"; // whole seconds, as restinpieces writes
     const rows = db.query(
       `INSERT INTO app_config (scope, content, format, description, created_at) VALUES (?, ?, 'toml', ?, ?)
        RETURNING id`,

@@ -1,6 +1,6 @@
 /**
- * Publishing a snapshot: gzip it while hashing the compressed bytes into `<final>.tmp`,
- * fsync, write the `<final>.sha256` sidecar (temp, fsync, link), then move the archive to
+ * Publishing a snapshot: gzip it while hashing the compressed bytes into `.<final>.tmp`,
+ * fsync, write the `.<final>.sha256` sidecar (temp, fsync, link), then move the archive to
  * its final name without ever overwriting, and fsync the directory. The sidecar goes first
  * so that a run killed between the two leaves at worst a sidecar without its archive
  * (swept by the next run), never an archive without its checksum. Also the sweep of a crashed run's
@@ -9,10 +9,10 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { gzipFile, type GzipOptions } from "./gzip.ts";
 import { AlreadyExistsError, exists, publishFile, removeIfExists, writeFileAtomic } from "./fs.ts";
-import { parseBackupName } from "./naming.ts";
+import { archiveTempName, parseBackupName, sidecarName } from "./naming.ts";
 
 /** What {@link publishArchive} wrote. */
 export interface PublishedArchive {
@@ -20,7 +20,7 @@ export interface PublishedArchive {
   path: string;
   /** Its size in bytes. */
   bytes: number;
-  /** SHA-256 of the archive, lowercase hex (also in `<path>.sha256`). */
+  /** SHA-256 of the archive, lowercase hex (also in the sidecar `.<name>.sha256`). */
   sha256: string;
   /** Size of the uncompressed snapshot. */
   inputBytes: number;
@@ -47,10 +47,23 @@ export async function publishArchive(
   options: GzipOptions = {},
 ): Promise<PublishedArchive> {
   await assertNameFree(finalPath);
-  const temp = `${finalPath}.tmp`;
+  const dir = dirname(finalPath);
+  const name = basename(finalPath);
+  const temp = join(dir, archiveTempName(name));
+  const sidecarPath = join(dir, sidecarName(name));
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(temp, { write: true, createNew: true });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    // Another run is writing this very name (two runs in the same second): its file, not ours.
+    throw new AlreadyExistsError(
+      `Refusing to overwrite "${finalPath}": another run is writing a backup with that name (two runs in the same second?)`,
+      { cause: err },
+    );
+  }
   let sidecar = false;
   try {
-    const file = await Deno.open(temp, { write: true, createNew: true });
     let result;
     try {
       result = await gzipFile(snapshotPath, file, options);
@@ -58,14 +71,23 @@ export async function publishArchive(
     } finally {
       file.close();
     }
-    const name = finalPath.split(/[\\/]/).pop()!;
-    await writeFileAtomic(`${finalPath}.sha256`, `${result.sha256}  ${name}\n`);
+    try {
+      await writeFileAtomic(sidecarPath, `${result.sha256}  ${name}\n`);
+    } catch (err) {
+      if (err instanceof AlreadyExistsError) {
+        throw new AlreadyExistsError(
+          `Refusing to overwrite "${finalPath}": a backup with that name exists (two runs in the same second?)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     sidecar = true;
     await publishFile(temp, finalPath);
     return { path: finalPath, bytes: result.outputBytes, sha256: result.sha256, inputBytes: result.inputBytes };
   } catch (err) {
     await removeIfExists(temp).catch(() => {});
-    if (sidecar) await removeIfExists(`${finalPath}.sha256`).catch(() => {});
+    if (sidecar) await removeIfExists(sidecarPath).catch(() => {});
     throw err;
   }
 }
@@ -88,14 +110,19 @@ export async function assertNameFree(finalPath: string): Promise<void> {
   }
 }
 
-/** A sidecar; it is a leftover only when its archive is missing (a run killed between the two). */
-const _SIDECAR = /^(.+\.bck\.gz)\.sha256$/;
+/**
+ * A sidecar (`.<archive>.sha256`, or `<archive>.sha256` of earlier versions); it is a
+ * leftover only when its archive is missing (a run killed between the two).
+ */
+const _SIDECARS = [/^\.(.+)\.sha256$/, /^(.+)\.sha256$/];
 
 /** The names of a run's temporary files; the sweep removes only these. */
-const _LEFTOVER = [
-  /^\.sqlbk-.+\.snapshot(-journal|-wal|-shm)?$/, // a strategy's snapshot
-  /^(.+\.bck\.gz)\.tmp$/, // an archive being written
-  /^(.+\.bck\.gz)\.sha256\.tmp$/, // a sidecar being written
+const _SNAPSHOT = /^\.sqlbk-.+\.snapshot(-journal|-wal|-shm)?$/; // a strategy's snapshot
+const _TEMPS = [
+  /^\.(.+)\.tmp$/, // an archive being written, `.<archive>.tmp`
+  /^\.(.+)\.sha256\.tmp$/, // a sidecar being written, `.<archive>.sha256.tmp`
+  /^(.+)\.tmp$/, // the same, as earlier versions named them: `<archive>.tmp`
+  /^(.+)\.sha256\.tmp$/, // and `<archive>.sha256.tmp`
 ];
 
 /**
@@ -103,15 +130,26 @@ const _LEFTOVER = [
  *
  * @example
  * ```ts
- * isLeftover("app-2025-07-01T10-30-00Z-vacuum.bck.gz.tmp"); // true
+ * isLeftover(".app-2025-07-01T10-30-00Z-vacuum.bck.gz.tmp"); // true
+ * isLeftover("app-2025-07-01T10-30-00Z-vacuum.bck.gz.tmp"); // true (an earlier version's)
  * isLeftover("notes.tmp"); // false
  * ```
  */
 export function isLeftover(name: string): boolean {
-  const [snapshot, archive, sidecar] = _LEFTOVER;
-  if (snapshot.test(name)) return true;
-  const m = archive.exec(name) ?? sidecar.exec(name);
-  return m !== null && parseBackupName(m[1]) !== null;
+  if (_SNAPSHOT.test(name)) return true;
+  return _TEMPS.some((re) => {
+    const m = re.exec(name);
+    return m !== null && parseBackupName(m[1]) !== null;
+  });
+}
+
+/** The archive a sidecar name belongs to (when it names one of ours), else null. */
+function _sidecarOf(name: string): string | null {
+  for (const re of _SIDECARS) {
+    const m = re.exec(name);
+    if (m && parseBackupName(m[1]) !== null) return m[1];
+  }
+  return null;
 }
 
 /**
@@ -147,13 +185,24 @@ export class DirectoryLock {
     this.swept = swept;
   }
 
-  /** Takes the lock on `dir/.sqlbk.lock`, sweeping leftovers when no other run is active. */
-  static async acquire(dir: string): Promise<DirectoryLock> {
-    const file = await Deno.open(join(dir, ".sqlbk.lock"), { read: true, write: true, create: true });
+  /**
+   * Takes the lock on `dir/.sqlbk.lock`, sweeping leftovers when no other run is active.
+   * Other kinds of run (a restore) pass their own lock file name and sweep: `lockName`
+   * (default `.sqlbk.lock`) and `sweep` (default {@link sweepLeftovers}).
+   */
+  static async acquire(
+    dir: string,
+    options: { lockName?: string; sweep?: (dir: string) => Promise<string[]> } = {},
+  ): Promise<DirectoryLock> {
+    const file = await Deno.open(join(dir, options.lockName ?? ".sqlbk.lock"), {
+      read: true,
+      write: true,
+      create: true,
+    });
     try {
       const swept: string[] = [];
       if (await file.tryLock(true)) {
-        swept.push(...await sweepLeftovers(dir));
+        swept.push(...await (options.sweep ?? sweepLeftovers)(dir));
         await file.unlock();
       }
       await file.lock(false);
@@ -186,10 +235,10 @@ export async function sweepLeftovers(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile) continue;
-    const orphan = _SIDECAR.exec(entry.name);
-    if (orphan) {
-      if (parseBackupName(orphan[1]) === null || await exists(join(dir, orphan[1]))) continue;
-      if (!await _isOurSidecar(join(dir, entry.name), orphan[1])) continue; // someone else's file
+    const orphan = _sidecarOf(entry.name);
+    if (orphan !== null) {
+      if (await exists(join(dir, orphan))) continue;
+      if (!await _isOurSidecar(join(dir, entry.name), orphan)) continue; // someone else's file
     } else if (!isLeftover(entry.name)) {
       continue;
     }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { basename, dirname, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { DurationError, formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
@@ -232,6 +233,12 @@ function _finish(name: string | undefined, layer: _Layer, where: string, origin:
   if (layer.source_path === undefined) {
     _fail(origin, `missing "source_path"${where}: set it to the path of the SQLite database to back up`);
   }
+  if (databaseStem(layer.source_path).startsWith(".")) {
+    _fail(
+      origin,
+      `invalid "source_path"${where} "${layer.source_path}": a file name starting with a dot makes hidden backup names that list, pull and retention never see (link or rename it to a name without the leading dot)`,
+    );
+  }
   return {
     name: name ?? databaseStem(layer.source_path),
     sourcePath: layer.source_path,
@@ -305,7 +312,7 @@ export function resolveConfig(
   }
   const seen = new Map<string, string>();
   for (const db of databases) {
-    const key = `${db.backupDir}\0${databaseStem(db.sourcePath)}`;
+    const key = `${_realDir(db.backupDir)}\0${databaseStem(db.sourcePath)}`;
     const other = seen.get(key);
     if (other !== undefined) {
       _fail(
@@ -320,6 +327,47 @@ export function resolveConfig(
   }
   const monitor = parseMonitorKeys(raw, origin);
   return { databases, pull: (pull as Record<string, unknown> | undefined) ?? null, origin, monitor };
+}
+
+/**
+ * The real path of a directory (symlinks, `.`, `..` and trailing slashes resolved), for
+ * telling whether two `backup_dir` values are one directory; a part that does not exist
+ * yet is kept as written below the deepest part that does.
+ */
+function _realDir(dir: string): string {
+  const abs = resolve(dir);
+  try {
+    return Deno.realPathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(_realDir(parent), basename(abs));
+  }
+}
+
+/** The integer keys of a database's settings: TOML floats (`100.0`) are refused there. */
+const _INTEGER_KEYS = ["pages_per_step", "keep_last", "compression_level"];
+
+/** Refuses a TOML float (`100.0`, `1e2`) where a whole number is expected; `ints` is the document parsed with integers as bigint. */
+function _refuseFloats(ints: Record<string, unknown>, origin: string): void {
+  const tables: [string, unknown][] = [["", ints]];
+  const dbs = ints.databases;
+  if (dbs !== null && typeof dbs === "object" && !Array.isArray(dbs)) {
+    for (const [name, table] of Object.entries(dbs)) tables.push([` in [databases.${name}]`, table]);
+  }
+  for (const [where, table] of tables) {
+    if (table === null || typeof table !== "object") continue;
+    for (const key of _INTEGER_KEYS) {
+      const value = (table as Record<string, unknown>)[key];
+      if (typeof value === "number") {
+        _fail(
+          origin,
+          `invalid "${key}"${where} ${value}: expected a whole number written without a decimal point or exponent (such as ${
+            Math.trunc(value)
+          })`,
+        );
+      }
+    }
+  }
 }
 
 /**
@@ -343,6 +391,7 @@ export function parseConfig(
     const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new ConfigError(`${origin}: invalid TOML: ${msg}`, { cause: err });
   }
+  _refuseFloats(parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>, origin);
   return resolveConfig(raw, { ...options, origin });
 }
 

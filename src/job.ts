@@ -16,7 +16,7 @@ import {
   type Strategy,
 } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
-import { databaseStem, formatBackupName, groupByDatabase } from "./naming.ts";
+import { databaseStem, formatBackupName, groupByDatabase, sidecarName, sidecarNames } from "./naming.ts";
 import { parseSidecar } from "./verify.ts";
 import { sha256File } from "./gzip.ts";
 import { writeFileAtomic } from "./fs.ts";
@@ -45,7 +45,7 @@ export interface BackupResult {
   path: string;
   /** The archive's size in bytes. */
   bytes: number;
-  /** SHA-256 of the archive (also in `<path>.sha256`). */
+  /** SHA-256 of the archive (also in its sidecar, `.<file>.sha256`). */
   sha256: string;
   /** The strategy used. */
   strategy: Strategy;
@@ -141,7 +141,17 @@ async function _preflight(cfg: BackupConfig): Promise<void> {
           { cause: mkErr },
         );
       }
-      if (mkErr instanceof Deno.errors.AlreadyExists) return;
+      if (mkErr instanceof Deno.errors.AlreadyExists) {
+        const link = await Deno.lstat(cfg.backupDir).catch(() => null);
+        if (link?.isSymlink) {
+          const target = await Deno.readLink(cfg.backupDir).catch(() => "?");
+          throw new ConfigError(
+            `Invalid "backup_dir" "${cfg.backupDir}": it is a symbolic link to "${target}", which does not exist (create the directory or fix the link)`,
+            { cause: mkErr },
+          );
+        }
+        return;
+      }
       if (mkErr instanceof Deno.errors.PermissionDenied) {
         throw new ConfigError(`Invalid "backup_dir" "${cfg.backupDir}": cannot create it: permission denied`, {
           cause: mkErr,
@@ -153,16 +163,35 @@ async function _preflight(cfg: BackupConfig): Promise<void> {
 }
 
 async function _lock(cfg: BackupConfig): Promise<DirectoryLock> {
+  const notWritable = (err: unknown) =>
+    err instanceof Deno.errors.PermissionDenied || /os error 30\b|read-only file system/i.test(errorMessage(err));
+  const refuse = (err: unknown) =>
+    new ConfigError(
+      `Invalid "backup_dir" "${cfg.backupDir}": cannot write there (${
+        err instanceof Deno.errors.PermissionDenied ? "permission denied" : "read-only file system"
+      }); make it writable for this user or choose another backup_dir`,
+      { cause: err },
+    );
+  let lock: DirectoryLock;
   try {
-    return await DirectoryLock.acquire(cfg.backupDir);
+    lock = await DirectoryLock.acquire(cfg.backupDir);
   } catch (err) {
-    if (err instanceof Deno.errors.PermissionDenied || /os error 30\b|read-only file system/i.test(errorMessage(err))) {
-      throw new ConfigError(`Invalid "backup_dir" "${cfg.backupDir}": cannot write there: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
+    if (notWritable(err)) throw refuse(err);
     throw err;
   }
+  // The lock file may exist from when the directory was writable: prove a new file can be
+  // made, under a snapshot temp name (so a crash right here leaves a name the sweep knows).
+  const probe = join(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));
+  try {
+    // rule 10: a new temp file in backup_dir, never the source
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (err) {
+    lock.release();
+    if (notWritable(err)) throw refuse(err);
+    throw err;
+  }
+  return lock;
 }
 
 /**
@@ -495,15 +524,21 @@ export async function findPublishedBackup(
   if (!newest) return null;
   const path = join(cfg.backupDir, newest.name);
   const bytes = (await Deno.stat(path)).size;
-  let sha256: string;
-  try {
-    // rule 10: a published archive's sidecar in backup_dir
-    sha256 = parseSidecar(await Deno.readTextFile(`${path}.sha256`), `${path}.sha256`, newest.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  let sha256: string | null = null;
+  for (const sidecar of sidecarNames(newest.name)) {
+    const sidecarPath = join(cfg.backupDir, sidecar);
+    try {
+      // rule 10: a published archive's sidecar in backup_dir
+      sha256 = parseSidecar(await Deno.readTextFile(sidecarPath), sidecarPath, newest.name);
+      break;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  if (sha256 === null) {
     // rule 10: a published archive in backup_dir, never the source
     sha256 = await sha256File(path);
-    await writeFileAtomic(`${path}.sha256`, `${sha256}  ${newest.name}\n`);
+    await writeFileAtomic(join(cfg.backupDir, sidecarName(newest.name)), `${sha256}  ${newest.name}\n`);
   }
   return {
     database: cfg.name,

@@ -110,7 +110,8 @@ export function parseBackupName(name: string): BackupName | null {
 
 /**
  * Groups names by database and keeps the newest of each, by the timestamp in the name.
- * Names that do not parse are ignored. Ties (same second) go to the name that sorts last.
+ * Names that do not parse, and names dated in the future (see {@link isFromTheFuture}),
+ * are ignored. Ties (same second) go to the name that sorts last.
  *
  * @example
  * ```ts
@@ -118,11 +119,11 @@ export function parseBackupName(name: string): BackupName | null {
  * latest.get("app")?.name; // "app-2025-07-01T10-30-00Z-vacuum.bck.gz"
  * ```
  */
-export function latestPerDatabase(names: Iterable<string>): Map<string, BackupName> {
+export function latestPerDatabase(names: Iterable<string>, now: number = Date.now()): Map<string, BackupName> {
   const latest = new Map<string, BackupName>();
   for (const name of names) {
     const parsed = parseBackupName(name);
-    if (!parsed) continue;
+    if (!parsed || isFromTheFuture(parsed, now)) continue;
     const best = latest.get(parsed.database);
     if (!best || compareBackupNames(parsed, best) > 0) latest.set(parsed.database, parsed);
   }
@@ -155,4 +156,90 @@ export function groupByDatabase(names: Iterable<string>): Map<string, BackupName
   }
   for (const list of groups.values()) list.sort(compareBackupNames);
   return groups;
+}
+
+/**
+ * The sidecar sqlbk writes beside an archive: `.<archive>.sha256`, hidden, so that in a
+ * backup directory of one database the newest archive is also the name that sorts last
+ * (the Go client's rule). Its text is `<sha256>  <archive>`, so `sha256sum -c` reads it.
+ *
+ * @example
+ * ```ts
+ * sidecarName("app-2025-07-01T10-30-00Z-vacuum.bck.gz"); // ".app-2025-07-01T10-30-00Z-vacuum.bck.gz.sha256"
+ * ```
+ */
+export function sidecarName(archive: string): string {
+  return `.${archive}.sha256`;
+}
+
+/**
+ * Every name a sidecar of `archive` may have, the one sqlbk writes first, then the
+ * `<archive>.sha256` of earlier versions (and of other tools), which readers still accept.
+ *
+ * @example
+ * ```ts
+ * sidecarNames("app.bck.gz"); // [".app.bck.gz.sha256", "app.bck.gz.sha256"]
+ * ```
+ */
+export function sidecarNames(archive: string): string[] {
+  return [sidecarName(archive), `${archive}.sha256`];
+}
+
+/**
+ * The hidden temp name an archive is written under before it is published: `.<archive>.tmp`.
+ *
+ * @example
+ * ```ts
+ * archiveTempName("app-2025-07-01T10-30-00Z-vacuum.bck.gz"); // ".app-2025-07-01T10-30-00Z-vacuum.bck.gz.tmp"
+ * ```
+ */
+export function archiveTempName(archive: string): string {
+  return `.${archive}.tmp`;
+}
+
+/**
+ * How far in the future a backup's name may be dated and still count (clock skew between
+ * a server and this machine): 10 minutes. A backup dated later is never chosen as the
+ * newest and never counts for retention.
+ */
+export const FUTURE_SKEW_MS = 10 * 60_000;
+
+/**
+ * Whether a backup is dated further in the future than {@link FUTURE_SKEW_MS} from `now`
+ * (Unix ms, default: the clock). Such names come from a clock that jumped or from a
+ * hostile server; they are skipped when choosing the newest and by retention.
+ *
+ * @example
+ * ```ts
+ * isFromTheFuture(parseBackupName("app-2099-01-01T00-00-00Z-online.bck.gz")!); // true
+ * ```
+ */
+export function isFromTheFuture(backup: BackupName, now: number = Date.now()): boolean {
+  return backup.time.getTime() > now + FUTURE_SKEW_MS;
+}
+
+/**
+ * Splits each database's backups (as {@link groupByDatabase} returns them, oldest first)
+ * into those that count and those dated in the future (see {@link isFromTheFuture}).
+ * The newest backup of a database is the last of its `current` list.
+ *
+ * @example
+ * ```ts
+ * const { current, future } = splitFuture(groupByDatabase(["app-2099-01-01T00-00-00Z-online.bck.gz"]));
+ * current.get("app"); // undefined
+ * future[0].name; // "app-2099-01-01T00-00-00Z-online.bck.gz"
+ * ```
+ */
+export function splitFuture(
+  groups: Map<string, BackupName[]>,
+  now: number = Date.now(),
+): { current: Map<string, BackupName[]>; future: BackupName[] } {
+  const current = new Map<string, BackupName[]>();
+  const future: BackupName[] = [];
+  for (const [database, list] of groups) {
+    const ok = list.filter((b) => !isFromTheFuture(b, now));
+    future.push(...list.filter((b) => isFromTheFuture(b, now)));
+    if (ok.length > 0) current.set(database, ok);
+  }
+  return { current, future };
 }

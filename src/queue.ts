@@ -146,12 +146,12 @@ export function parseTimestamp(text: string): Date | null {
   const m = _RFC3339.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h, mi, s, , zone] = m;
-  if (+mo < 1 || +mo > 12 || +d < 1 || +d > 31 || +h > 23 || +mi > 59 || +s > 59) return null;
+  if (+mo < 1 || +mo > 12 || +d < 1 || +h > 23 || +mi > 59 || +s > 59) return null;
+  // Reject impossible days in any zone (2025-04-31, 2025-02-29) instead of letting Date roll over.
+  if (+d > new Date(Date.UTC(+y, +mo, 0)).getUTCDate()) return null;
   const offset = zone === "Z" || zone === "z" ? "Z" : zone;
   const date = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}${m[7] ? `.${m[7].slice(0, 3).padEnd(3, "0")}` : ""}${offset}`);
   if (Number.isNaN(date.getTime())) return null;
-  // Reject dates JavaScript rolled over (2025-02-30).
-  if (offset === "Z" && date.getUTCDate() !== +d) return null;
   return date;
 }
 

@@ -1,8 +1,11 @@
 /**
  * Restoring a backup: verify it, write the database next to the destination, fsync, and
  * rename it into place. An existing destination is replaced only when asked, and then
- * kept as `<path>.bak-<timestamp>`; a destination in use (a `-wal` or `-journal` file
- * beside it) is never touched.
+ * kept as `<path>.bak-<timestamp>`; a destination in use (a `-wal` beside it, or a
+ * `-journal` while a transaction holds the database) is never touched. A symbolic link
+ * is resolved: the file it names is replaced. The restored database is one file in
+ * rollback-journal `DELETE` mode. The temp files of a killed restore are swept by the
+ * next restore into that directory (under `.sqlbk-restore.lock`).
  *
  * @module
  */
@@ -11,7 +14,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
 import { formatTimestamp } from "./naming.ts";
-import { verifyBackup } from "./verify.ts";
+import { toRollbackJournal, verifyBackup } from "./verify.ts";
+import { DirectoryLock } from "./archive.ts";
 import { Database } from "./sqlite/database.ts";
 import { Backup } from "./sqlite/backup.ts";
 import { SQLITE_DONE } from "./sqlite/constants.ts";
@@ -44,8 +48,9 @@ export interface RestoreResult {
 /**
  * Verifies `backupPath` and writes the database to `to` atomically.
  *
- * Refuses (ConfigError, exit 2) to replace an existing file without `force`; refuses
- * (exit 1) while `to-wal` or `to-journal` exists, which means the database is in use.
+ * Refuses (ConfigError, exit 2) to replace an existing file without `force`, or to write
+ * into a missing directory; refuses (exit 1) while `to-wal` exists, or `to-journal` exists
+ * and a transaction holds the database: it is in use.
  * A backup that fails verification throws VerifyError (exit 3) and touches nothing.
  *
  * @example
@@ -61,16 +66,25 @@ export async function restoreBackup(
   to: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
-  const dest = resolve(to);
-  for (const suffix of ["-wal", "-journal"]) {
-    if (await exists(dest + suffix)) {
-      throw new Error(
-        `Refusing to restore over "${dest}": "${
-          basename(dest)
-        }${suffix}" exists beside it, so the database is in use; stop the application (or let it checkpoint) first`,
-      );
-    }
+  const dest = await _resolveTarget(resolve(to));
+  const dir = dirname(dest);
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotFound(dir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new ConfigError(
+      `Cannot restore to "${dest}": the directory "${dir}" does not exist (create it first, or restore elsewhere)`,
+      { cause: err },
+    );
   }
+  if (await exists(`${dest}-wal`)) {
+    throw new Error(
+      `Refusing to restore over "${dest}": "${
+        basename(dest)
+      }-wal" exists beside it, so the database is in use; stop the application (or let it checkpoint) first`,
+    );
+  }
+  if (await exists(`${dest}-journal`)) _assertJournalIdle(dest);
   const present = await exists(dest);
   if (present && !options.force) {
     throw new ConfigError(
@@ -79,9 +93,9 @@ export async function restoreBackup(
       }.bak-<timestamp>")`,
     );
   }
-  const dir = dirname(dest);
   const compressed = options.compressed ?? /\.gz$/i.test(backupPath);
   const tmp = join(dir, `.${basename(dest)}.restore-${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const lock = await DirectoryLock.acquire(dir, { lockName: RESTORE_LOCK, sweep: sweepRestoreLeftovers });
   let previous: string | null = null;
   try {
     const v = await verifyBackup(backupPath, {
@@ -93,6 +107,7 @@ export async function restoreBackup(
     if (!compressed) {
       // rule 10: the backup file and our new temp file, never the live target
       await Deno.copyFile(backupPath, tmp);
+      await toRollbackJournal(tmp); // one file in DELETE mode, whatever the backup's header says
       // rule 10: our new temp file
       await fsyncFile(tmp);
     }
@@ -116,6 +131,88 @@ export async function restoreBackup(
     return { path: dest, previous, sha256: v.sha256, bytes: v.databaseBytes };
   } finally {
     await removeIfExists(tmp).catch(() => {});
+    lock.release();
+  }
+}
+
+/** The lock file a restore holds in the destination's directory while it runs. */
+export const RESTORE_LOCK = ".sqlbk-restore.lock";
+
+/** A restore's temp file (and what SQLite may have made beside it): `.<name>.restore-<id>.tmp`. */
+const _RESTORE_TEMP = /^\..+\.restore-[0-9a-f]{8}\.tmp(-journal|-wal|-shm)?$/;
+
+/**
+ * Removes the temp files of restores killed in `dir` (`.<name>.restore-<id>.tmp`), and
+ * nothing else. Call it only while no restore runs there (the restore lock does).
+ *
+ * @example
+ * ```ts
+ * const removed = await sweepRestoreLeftovers("/srv/app/data");
+ * ```
+ */
+export async function sweepRestoreLeftovers(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !_RESTORE_TEMP.test(entry.name)) continue;
+    if (await removeIfExists(join(dir, entry.name))) removed.push(entry.name);
+  }
+  return removed;
+}
+
+/**
+ * The file a restore writes: `path` itself, or, when `path` is a symbolic link, the file
+ * it resolves to (the link is kept, the file it names is replaced), so the in-use checks
+ * look beside the file the application really opens.
+ */
+async function _resolveTarget(path: string): Promise<string> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return path;
+    throw err;
+  }
+  if (!info.isSymlink) return path;
+  try {
+    return await Deno.realPath(path);
+  } catch (err) {
+    throw new ConfigError(
+      `Cannot restore to "${path}": it is a symbolic link to a missing file (point it at a file, or restore to the file itself)`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * A `-journal` beside `dest` is either idle (a TRUNCATE or PERSIST journal of a closed
+ * database: empty, or with a zeroed header) or hot (a transaction is running or crashed).
+ * Only SQLite tells them apart without touching the file ourselves (rule 10): a write
+ * lock (`BEGIN IMMEDIATE`, no waiting) is refused while a transaction runs; once granted,
+ * SQLite has already rolled back a crashed transaction's hot journal.
+ */
+function _assertJournalIdle(dest: string): void {
+  const inUse = (detail: string, cause?: unknown) =>
+    new Error(
+      `Refusing to restore over "${dest}": "${
+        basename(dest)
+      }-journal" exists beside it and ${detail}; stop the application first`,
+      { cause },
+    );
+  let db: Database;
+  try {
+    db = new Database(dest, { mode: "readwrite", busyTimeoutMs: 0 });
+  } catch (err) {
+    throw inUse("SQLite cannot open the database", err);
+  }
+  try {
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      throw inUse("a transaction is running on it (the database is locked)", err);
+    }
+    db.exec("ROLLBACK");
+  } finally {
+    db.close();
   }
 }
 

@@ -1,13 +1,15 @@
 /**
  * Retention: after a successful backup, delete a database's oldest backups beyond
  * `keep_last`, with their sidecars. Only files in sqlbk's own name grammar, for that
- * database, that are regular files, are ever candidates.
+ * database, that are regular files, are ever candidates. Backups dated in the future
+ * (a clock that jumped, a hostile server: see `isFromTheFuture`) neither count among the
+ * kept ones nor are deleted, so they can never push a genuine backup out.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { type BackupName, compareBackupNames, parseBackupName } from "./naming.ts";
+import { type BackupName, compareBackupNames, isFromTheFuture, parseBackupName, sidecarNames } from "./naming.ts";
 import { removeIfExists } from "./fs.ts";
 
 /** Options for {@link applyRetention}. */
@@ -16,6 +18,8 @@ export interface RetentionOptions {
   protect?: string;
   /** Which name grammars count. Default: only sqlbk's own (`dashed`). */
   grammars?: BackupName["grammar"][];
+  /** The time names are judged against (Unix ms), for names dated in the future. Default: now. */
+  now?: number;
 }
 
 /**
@@ -41,6 +45,7 @@ export async function applyRetention(
     if (!entry.isFile) continue;
     const parsed = parseBackupName(entry.name);
     if (!parsed || parsed.database !== database || !grammars.includes(parsed.grammar)) continue;
+    if (isFromTheFuture(parsed, options.now) && parsed.name !== options.protect) continue;
     mine.push(parsed);
   }
   mine.sort(compareBackupNames);
@@ -51,7 +56,7 @@ export async function applyRetention(
   const deleted: string[] = [];
   for (const backup of doomed) {
     await removeIfExists(join(dir, backup.name));
-    await removeIfExists(join(dir, `${backup.name}.sha256`));
+    for (const sidecar of sidecarNames(backup.name)) await removeIfExists(join(dir, sidecar));
     deleted.push(backup.name);
   }
   return deleted;

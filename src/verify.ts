@@ -11,6 +11,7 @@ import { SqliteError } from "./sqlite/error.ts";
 import { errorMessage, VerifyError } from "./errors.ts";
 import { gunzipFile, isZlibError, sha256File } from "./gzip.ts";
 import { removeIfExists } from "./fs.ts";
+import { sidecarNames } from "./naming.ts";
 
 /** The outcome of `PRAGMA integrity_check`. */
 export interface IntegrityResult {
@@ -23,7 +24,11 @@ export interface IntegrityResult {
 /**
  * Runs `PRAGMA integrity_check` on a database file, read-only and off the JavaScript
  * thread. A file SQLite cannot read (SQLITE_CORRUPT, SQLITE_NOTADB) is a failed check,
- * not an exception.
+ * not an exception; so is a database with no pages (a 0-byte file is a valid, empty
+ * SQLite database, but never a backup). The file is opened `immutable`, so no `-wal`,
+ * `-shm` or `-journal` is ever left beside it, even when its header says WAL (the Go
+ * tool's online backups of WAL databases do): use it on backups and copies, never on a
+ * live database.
  *
  * @example
  * ```ts
@@ -34,18 +39,45 @@ export interface IntegrityResult {
 export async function integrityCheck(path: string): Promise<IntegrityResult> {
   let db: Database;
   try {
-    db = new Database(path, { mode: "readonly" });
+    db = new Database(path, { mode: "readonly", immutable: true });
   } catch (err) {
     if (err instanceof SqliteError) return { ok: false, messages: [err.message] };
     throw err;
   }
   try {
+    const pages = Number(Object.values(db.query("PRAGMA page_count")[0] ?? {})[0] ?? 0);
+    if (!(pages >= 1)) return { ok: false, messages: ["the file is not a SQLite database with at least one page"] };
     const rows = await db.queryAsync("PRAGMA integrity_check(10)");
     const messages = rows.map((row) => String(Object.values(row)[0]));
     return { ok: messages.length === 1 && messages[0] === "ok", messages };
   } catch (err) {
     if (err instanceof SqliteError) return { ok: false, messages: [err.message] };
     throw err;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Switches a database copy of ours (a decompressed backup, never a live database) to
+ * rollback-journal `DELETE` mode, so it is one self-contained file that leaves no `-wal`
+ * or `-shm` behind when opened: archives of WAL databases made elsewhere say WAL in their
+ * header. A no-op for a file already in a rollback mode.
+ *
+ * @example
+ * ```ts
+ * await toRollbackJournal("restored.db.tmp");
+ * ```
+ */
+export async function toRollbackJournal(path: string): Promise<void> {
+  const db = new Database(path, { mode: "readwrite" });
+  try {
+    // rule 10: a copy this process made, not a live database
+    const rows = await db.queryAsync("PRAGMA journal_mode=DELETE");
+    const mode = String(Object.values(rows[0] ?? {})[0] ?? "");
+    if (mode.toLowerCase() !== "delete") {
+      throw new Error(`Cannot switch "${path}" to journal_mode=DELETE: it stays ${mode}`);
+    }
   } finally {
     db.close();
   }
@@ -84,9 +116,9 @@ export function parseSidecar(text: string, label: string, expectedName?: string)
 
 /** Options for {@link verifyBackup}. */
 export interface VerifyOptions {
-  /** The expected SHA-256 of the file (from a sidecar). Default: read `<file>.sha256` when present. */
+  /** The expected SHA-256 of the file (from a sidecar). Default: read `.<file>.sha256` or `<file>.sha256` when present. */
   sha256?: string;
-  /** Whether to look for `<file>.sha256` when `sha256` is not given. Default true. */
+  /** Whether to look for the sidecar (`.<file>.sha256`, then `<file>.sha256`) when `sha256` is not given. Default true. */
   useSidecar?: boolean;
   /** Keep the decompressed database at this path (created new) instead of deleting it. */
   keepDatabaseAt?: string;
@@ -124,10 +156,13 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   const name = basename(path);
   let expected = options.sha256?.toLowerCase();
   if (expected === undefined && options.useSidecar !== false) {
-    try {
-      expected = await readSidecar(`${path}.sha256`, name);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    for (const sidecar of sidecarNames(name)) {
+      try {
+        expected = await readSidecar(join(dirname(path), sidecar), name);
+        break;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
     }
   }
   const compressed = options.compressed ?? /\.gz$/i.test(name);
@@ -176,6 +211,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
       );
     }
     keep = compressed && options.keepDatabaseAt !== undefined;
+    if (keep) await toRollbackJournal(dbPath);
     return { path, sha256, checksumVerified: expected !== undefined, databaseBytes };
   } finally {
     if (compressed && !keep) await removeIfExists(dbPath).catch(() => {});

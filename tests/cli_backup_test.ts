@@ -57,7 +57,7 @@ Deno.test("sqlbk backup DB publishes to ./backups with the online strategy and p
   assertEquals(out.code, 0, out.stderr);
   assertMatch(out.stdout, /^backups\/app-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-online\.bck\.gz\n$/);
   const file = out.stdout.trim().split("/")[1];
-  assertEquals(await listDir(dir.join("backups")), [".sqlbk.lock", file, `${file}.sha256`]);
+  assertEquals(await listDir(dir.join("backups")), [`.${file}.sha256`, ".sqlbk.lock", file]);
   assert(out.stderr.includes("backup of app published"), out.stderr);
 });
 
@@ -194,7 +194,7 @@ Deno.test("SIGKILL halfway leaves nothing under a final name; the next run succe
   assertEquals(next.code, 0, next.stderr);
   assert(next.stderr.includes("removed 2 leftover temp files"), next.stderr);
   const file = next.stdout.trim().split("/").pop()!;
-  assertEquals(await listDir(backupDir), [".sqlbk.lock", ...foreign, file, `${file}.sha256`].sort());
+  assertEquals(await listDir(backupDir), [".sqlbk.lock", ...foreign, file, `.${file}.sha256`].sort());
   for (const name of foreign) assertEquals(await Deno.readTextFile(join(backupDir, name)), "keep me");
 });
 

@@ -186,13 +186,17 @@ Deno.test("a sidecar left without its archive by a killed run is swept; an archi
   const orphan = `app-${
     new Date(wholeSecond() - 60_000).toISOString().slice(0, 19).replaceAll(":", "-")
   }Z-vacuum.bck.gz`;
-  await Deno.writeTextFile(`${backups}/${orphan}.sha256`, `${"0".repeat(64)}  ${orphan}\n`);
+  // The sidecar is hidden (`.<archive>.sha256`); an earlier version's `<archive>.sha256` is swept alike.
+  const older = orphan.replace("Z-vacuum", "Z-online");
+  await Deno.writeTextFile(`${backups}/.${orphan}.sha256`, `${"0".repeat(64)}  ${orphan}\n`);
+  await Deno.writeTextFile(`${backups}/${older}.sha256`, `${"0".repeat(64)}  ${older}\n`);
   await new Promise((r) => setTimeout(r, 1000));
   const second = await sqlbk(["backup", "--config", config]);
   assertEquals(second.code, 0, second.stderr);
   const names = await listDir(backups);
-  assert(!names.includes(`${orphan}.sha256`), names.join(" "));
-  for (const archive of names.filter((n) => n.endsWith(".bck.gz"))) assert(names.includes(`${archive}.sha256`));
+  assert(!names.includes(`.${orphan}.sha256`), names.join(" "));
+  assert(!names.includes(`${older}.sha256`), names.join(" "));
+  for (const archive of names.filter((n) => n.endsWith(".bck.gz"))) assert(names.includes(`.${archive}.sha256`));
   assertEquals(await sqlite3(db, "PRAGMA integrity_check;"), "ok");
 });
 
@@ -225,8 +229,12 @@ for (
     const names = await listDir(backups);
     const archives = names.filter((n) => n.endsWith(".bck.gz"));
     assertEquals(archives.length, 1, names.join(" "));
-    assertEquals(names.filter((n) => n !== ".sqlbk.lock" && !n.startsWith("app-")), [], "leftovers");
-    assert(names.includes(`${archives[0]}.sha256`));
+    assertEquals(
+      names.filter((n) => n !== ".sqlbk.lock" && n !== `.${archives[0]}.sha256` && !n.startsWith("app-")),
+      [],
+      "leftovers",
+    );
+    assert(names.includes(`.${archives[0]}.sha256`));
     const verify = await sqlbk(["verify", `${backups}/${archives[0]}`]);
     assertEquals(verify.code, 0, verify.stderr);
     assertEquals(await sqlite3(db, "PRAGMA integrity_check;"), "ok");

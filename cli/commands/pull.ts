@@ -95,12 +95,15 @@ export const CONNECTION_FLAGS = {
 
 /** Parses `--timeout`: a Go duration, or a bare number of seconds. */
 export function timeoutFlag(value: string): number {
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
   let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch {
-    throw new ConfigError(`Invalid --timeout "${value}": expected a duration such as "30s" or "2m", or seconds`);
+  if (/^\d+(\.\d+)?$/.test(value.trim())) {
+    ms = Number(value) * 1000;
+  } else {
+    try {
+      ms = parseDuration(value);
+    } catch {
+      throw new ConfigError(`Invalid --timeout "${value}": expected a duration such as "30s" or "2m", or seconds`);
+    }
   }
   if (ms <= 0) throw new ConfigError(`Invalid --timeout "${value}": it must be more than 0`);
   return ms;

@@ -40,7 +40,7 @@ export async function runProbes(dbPath: string, probes: string[], options: { lab
   const what = `Backup "${options.label ?? dbPath}" failed verification`;
   let db: Database;
   try {
-    db = new Database(dbPath, { mode: "readonly" });
+    db = new Database(dbPath, { mode: "readonly", immutable: true });
   } catch (err) {
     throw new VerifyError(`${what}: cannot open it to run probes: ${errorMessage(err)}`, { cause: err });
   }

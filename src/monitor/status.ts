@@ -103,7 +103,7 @@ export function backupStatus(entries: BackupEntry[], location: string, options: 
   for (const database of [...groups.keys()].sort()) {
     const list = groups.get(database)!;
     const maxAgeMs = maxAgeOf(database);
-    const last = list.find((e) => e.latest) ?? list[list.length - 1];
+    const last = list.find((e) => e.latest); // never a backup dated in the future
     let newest: NewestBackup | null = null;
     let state: Freshness = "missing";
     if (last) {

@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { compareBackupNames, parseBackupName } from "../naming.ts";
+import { compareBackupNames, isFromTheFuture, parseBackupName, sidecarNames } from "../naming.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry } from "./transport.ts";
 
@@ -23,35 +23,45 @@ export interface BackupEntry {
   strategy: string | null;
   /** Size in bytes. */
   bytes: number;
-  /** Local files: whether a `.sha256` sidecar is beside it. Remote files: null. */
+  /** Local files: whether a sidecar (`.<file>.sha256` or `<file>.sha256`) is beside it. Remote files: null. */
   verified: boolean | null;
-  /** Whether it is the newest backup of its database. */
+  /** Whether it is the newest backup of its database (never one dated in the future). */
   latest: boolean;
+  /** Whether its name is dated further in the future than the clock-skew allowance (see `isFromTheFuture`). */
+  future?: boolean;
 }
 
 /**
  * Turns directory entries into a listing: backups only, grouped by database (sorted by
- * name), oldest first within each.
+ * name), oldest first within each. The newest of each database that is not dated in the
+ * future is marked `latest`.
  *
  * @example
  * ```ts
  * const rows = backupEntries([{ name: "app-20250701T103000Z.db", size: 10, mtime: 0, isFile: true }], null);
  * ```
  */
-export function backupEntries(entries: RemoteEntry[], sidecars: Set<string> | null): BackupEntry[] {
+export function backupEntries(
+  entries: RemoteEntry[],
+  sidecars: Set<string> | null,
+  now: number = Date.now(),
+): BackupEntry[] {
   const parsed = entries.filter((e) => e.isFile).map((e) => ({ e, p: parseBackupName(e.name) }))
     .filter((x): x is { e: RemoteEntry; p: NonNullable<ReturnType<typeof parseBackupName>> } => x.p !== null);
   parsed.sort((a, b) =>
     a.p.database < b.p.database ? -1 : a.p.database > b.p.database ? 1 : compareBackupNames(a.p, b.p)
   );
-  return parsed.map(({ e, p }, i) => ({
+  const newest = new Map<string, string>();
+  for (const { p } of parsed) if (!isFromTheFuture(p, now)) newest.set(p.database, p.name);
+  return parsed.map(({ e, p }) => ({
     database: p.database,
     file: p.name,
     time: p.time.toISOString(),
     strategy: p.strategy,
     bytes: e.size,
-    verified: sidecars === null ? null : sidecars.has(`${p.name}.sha256`),
-    latest: i === parsed.length - 1 || parsed[i + 1].p.database !== p.database,
+    verified: sidecars === null ? null : sidecarNames(p.name).some((n) => sidecars.has(n)),
+    latest: newest.get(p.database) === p.name,
+    future: isFromTheFuture(p, now),
   }));
 }
 

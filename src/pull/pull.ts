@@ -13,9 +13,9 @@ import { join, posix, resolve } from "node:path";
 import { errorMessage, VerifyError } from "../errors.ts";
 import { sleep } from "../sleep.ts";
 import { exists, fsyncDir, fsyncFile, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
-import { type BackupName, groupByDatabase, parseBackupName } from "../naming.ts";
+import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
-import { integrityCheck, parseSidecar, verifyBackup } from "../verify.ts";
+import { integrityCheck, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "./inflate.ts";
 import { runProbes } from "../monitor/probes.ts";
 import { isZlibError } from "../gzip.ts";
@@ -136,7 +136,8 @@ const _SIDE = ".sha256";
 /**
  * Chooses the newest backup of each database from a directory listing: only regular
  * files whose names parse (temp, partial, sidecar, hidden and foreign names never
- * count), newest by the timestamp in the name.
+ * count), newest by the timestamp in the name. Names dated further in the future than
+ * the clock-skew allowance (`isFromTheFuture`) are never chosen; `onFuture` hears of each.
  *
  * @example
  * ```ts
@@ -144,10 +145,15 @@ const _SIDE = ".sha256";
  * chosen.get("app")?.name; // "app-2025-07-01T10-30-00Z-vacuum.bck.gz"
  * ```
  */
-export function chooseLatest(entries: RemoteEntry[]): Map<string, BackupName> {
+export function chooseLatest(
+  entries: RemoteEntry[],
+  options: { now?: number; onFuture?: (backup: BackupName) => void } = {},
+): Map<string, BackupName> {
   const groups = groupByDatabase(entries.filter((e) => e.isFile).map((e) => e.name));
+  const { current, future } = splitFuture(groups, options.now);
+  for (const backup of future) options.onFuture?.(backup);
   const latest = new Map<string, BackupName>();
-  for (const [db, list] of groups) latest.set(db, list[list.length - 1]);
+  for (const [db, list] of current) latest.set(db, list[list.length - 1]);
   return latest;
 }
 
@@ -251,7 +257,12 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
       const remoteDir = t.remoteDir;
       const where = `${session.label}:${remoteDir}`;
       const entries = await session.list(remoteDir);
-      const latest = chooseLatest(entries);
+      const latest = chooseLatest(entries, {
+        onFuture: (b) =>
+          log(
+            `skipping "${b.name}": it is dated ${b.time.toISOString()}, in the future of this machine's clock (more than 10 minutes ahead); it is never pulled`,
+          ),
+      });
       const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
       if (latest.size === 0) {
         const seen = entries.map((e) => e.name).sort();
@@ -284,7 +295,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
             ...options,
             localDir,
             remoteDir,
-            hasSidecar: byName.get(chosen.name + _SIDE)?.isFile === true,
+            sidecar: sidecarNames(chosen.name).find((n) => byName.get(n)?.isFile === true) ?? null,
             log,
             retries,
             getSession: () => session,
@@ -318,7 +329,8 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
 interface _OneOptions extends PullOptions {
   localDir: string;
   remoteDir: string;
-  hasSidecar: boolean;
+  /** The remote sidecar's name (`.<name>.sha256` or `<name>.sha256`), or null when there is none. */
+  sidecar: string | null;
   log: (m: string) => void;
   retries: number;
   getSession: () => SftpSession;
@@ -334,10 +346,11 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   const statePath = `${finalPath}.partial.json`;
   const localSidecar = `${finalPath}${_SIDE}`;
   let expected: string | undefined;
-  if (o.hasSidecar) {
-    const text = await o.getSession().readText(remotePath + _SIDE);
+  if (o.sidecar !== null) {
+    const remoteSidecar = posix.join(o.remoteDir, o.sidecar);
+    const text = await o.getSession().readText(remoteSidecar);
     try {
-      expected = parseSidecar(text, `${o.getSession().label}:${remotePath}${_SIDE}`, name);
+      expected = parseSidecar(text, `${o.getSession().label}:${remoteSidecar}`, name);
     } catch (err) {
       throw new VerifyError(`Backup "${name}" cannot be verified: ${errorMessage(err)}`, { cause: err });
     }
@@ -357,9 +370,13 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   let replace = false;
   if (localSize !== null) {
     let localHash: string | null = null;
-    try {
-      localHash = parseSidecar(await Deno.readTextFile(localSidecar), localSidecar, name);
-    } catch { /* no sidecar: not known to be verified */ }
+    for (const sidecar of sidecarNames(name)) {
+      try {
+        const path = join(o.localDir, sidecar);
+        localHash = parseSidecar(await Deno.readTextFile(path), path, name);
+        break;
+      } catch { /* no sidecar: not known to be verified */ }
+    }
     if (localSize === size && localHash !== null && (expected === undefined || expected === localHash)) {
       let latestDb: string | undefined;
       if (o.decompress && !(await exists(latestDbPath))) {
@@ -570,6 +587,7 @@ async function _publishLatest(
     }
   }
   try {
+    await toRollbackJournal(tmp); // one self-contained file, whatever mode the archive's header says
     await fsyncFile(tmp);
     await Deno.rename(tmp, latestDbPath);
     await fsyncDir(o.localDir);

@@ -11,6 +11,7 @@ import {
   SQLITE_OPEN_FULLMUTEX,
   SQLITE_OPEN_READONLY,
   SQLITE_OPEN_READWRITE,
+  SQLITE_OPEN_URI,
   SQLITE_ROW,
   SQLITE_TEXT,
   SQLITE_TRANSIENT,
@@ -32,6 +33,19 @@ export interface DatabaseOptions {
   mode?: OpenMode;
   /** How long SQLite waits on a locked database before SQLITE_BUSY, in ms. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * Open read-only as SQLite's `immutable=1` URI parameter does: no locks, and no `-wal`,
+   * `-shm` or `-journal` file is ever created, even for a file whose header says WAL. Only
+   * for files nothing else changes (a backup being verified), never a live database.
+   * Default false.
+   */
+  immutable?: boolean;
+}
+
+/** A `file:` URI for `path` with `immutable=1` (`%`, `?` and `#` escaped, as SQLite's URI rules need). */
+function _immutableUri(path: string): string {
+  const escaped = path.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return `file:${escaped}?immutable=1`;
 }
 
 const _encoder = new TextEncoder();
@@ -85,18 +99,24 @@ export class Database {
   /**
    * Opens `path`. Throws {@link SqliteError} when SQLite refuses.
    * @param path file path (not a URI)
-   * @param options mode (default `create`) and busy timeout (default 5000 ms)
+   * @param options mode (default `create`), busy timeout (default 5000 ms), immutable (default false)
    */
   constructor(path: string, options: DatabaseOptions = {}) {
-    const { mode = "create", busyTimeoutMs = 5000 } = options;
+    const { mode = "create", busyTimeoutMs = 5000, immutable = false } = options;
     this.path = path;
     this.#lib = loadSqlite().lib;
     let flags = SQLITE_OPEN_FULLMUTEX;
-    if (mode === "readonly") flags |= SQLITE_OPEN_READONLY;
+    if (immutable) flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+    else if (mode === "readonly") flags |= SQLITE_OPEN_READONLY;
     else if (mode === "readwrite") flags |= SQLITE_OPEN_READWRITE;
     else flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     const slot = new BigUint64Array(1);
-    const rc = this.#lib.sqlite3_open_v2(cString(path), new Uint8Array(slot.buffer), flags, null);
+    const rc = this.#lib.sqlite3_open_v2(
+      cString(immutable ? _immutableUri(path) : path),
+      new Uint8Array(slot.buffer),
+      flags,
+      null,
+    );
     this.#handle = _readPointer(slot);
     if (rc !== SQLITE_OK) {
       const msg = this.#handle

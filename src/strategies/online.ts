@@ -89,6 +89,7 @@ export async function onlineBackup(
     backup = new Backup(dest, source);
     let restarts = 0;
     let lastCopied = 0;
+    let lastTotal = 0;
     for (;;) {
       if (signal?.aborted) throw abortReason(signal);
       const rc = await backup.step(pagesPerStep);
@@ -99,8 +100,12 @@ export async function onlineBackup(
         break;
       }
       if (rc === SQLITE_OK) {
-        if (copied < lastCopied) restarts++;
+        // A write by another connection restarts the copy from page 1: the pages copied no
+        // longer grow (the first step after a restart copies as many as the step before),
+        // or the page count changed. Either is a restart.
+        if (lastTotal > 0 && (copied <= lastCopied || total !== lastTotal)) restarts++;
         lastCopied = copied;
+        lastTotal = total;
         options.onProgress?.({ pagesCopied: copied, totalPages: total, restarts });
       } else if ((rc & 0xff) !== SQLITE_BUSY && (rc & 0xff) !== SQLITE_LOCKED) {
         throw backup.error(`Online backup of "${sourcePath}" failed`, rc);
