@@ -260,7 +260,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
       const latest = chooseLatest(entries, {
         onFuture: (b) =>
           log(
-            `skipping "${b.name}": it is dated ${b.time.toISOString()}, in the future of this machine's clock (more than 10 minutes ahead); it is never pulled`,
+            `warning: skipping "${b.name}": it is dated ${b.time.toISOString()}, in the future of this machine's clock (more than 10 minutes ahead); it is never pulled`,
           ),
       });
       const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
