@@ -102,6 +102,10 @@ Deno.test("sqlbk insert-job rejects bad flags with one line and exit code 2", as
     [["--interval", "1d"], /Invalid --interval "1d".*no "d" unit: write "24h"/],
     [["--interval", "500ms"], /Invalid --interval "500ms": expected whole seconds, at least 1s/],
     [["--scheduled", "tomorrow"], /Invalid --scheduled "tomorrow": expected an RFC 3339 time/],
+    // Impossible dates are refused in every zone (Go does), never rolled over to the next month.
+    [["--scheduled", "2025-04-31T10:00:00+02:00"], /Invalid --scheduled "2025-04-31T10:00:00\+02:00"/],
+    [["--scheduled", "2025-04-31T10:00:00Z"], /Invalid --scheduled "2025-04-31T10:00:00Z"/],
+    [["--scheduled", "2025-02-29T10:00:00-05:00"], /Invalid --scheduled "2025-02-29T10:00:00-05:00"/],
     [["--bogus"], /Unknown option '--bogus'/],
   ];
   for (const [args, pattern] of cases) {
