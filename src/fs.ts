@@ -172,3 +172,33 @@ export async function writeFileAtomic(
     throw err;
   }
 }
+
+/**
+ * Whether `err` says the file system is full (ENOSPC, or EDQUOT: over quota).
+ *
+ * @example
+ * ```ts
+ * try { await Deno.writeFile("/dev/full", new Uint8Array(1)); } catch (err) { isDiskFull(err); } // true
+ * ```
+ */
+export function isDiskFull(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e !== null && typeof e === "object" &&
+    (e.code === "ENOSPC" || e.code === "EDQUOT" ||
+      /\b(ENOSPC|EDQUOT)\b|no space left on device|disk quota exceeded|os error (28|122)\)/i.test(String(e.message)));
+}
+
+/**
+ * The error for a full file system, naming the file that could not be written.
+ *
+ * @example
+ * ```ts
+ * throw diskFullError(err, "/srv/pulled/app.bck.gz.partial");
+ * // Cannot write "/srv/pulled/app.bck.gz.partial": no space left on device (free some space there, or pull elsewhere)
+ * ```
+ */
+export function diskFullError(err: unknown, path: string): Error {
+  return new Error(`Cannot write "${path}": no space left on device (free some space there, or pull elsewhere)`, {
+    cause: err,
+  });
+}

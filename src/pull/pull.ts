@@ -12,7 +12,16 @@ import { createHash } from "node:crypto";
 import { join, posix, resolve } from "node:path";
 import { errorMessage, VerifyError } from "../errors.ts";
 import { sleep } from "../sleep.ts";
-import { exists, fsyncDir, fsyncFile, publishFile, removeIfExists, writeFileAtomic } from "../fs.ts";
+import {
+  diskFullError,
+  exists,
+  fsyncDir,
+  fsyncFile,
+  isDiskFull,
+  publishFile,
+  removeIfExists,
+  writeFileAtomic,
+} from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
 import { integrityCheck, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
@@ -408,7 +417,11 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     if (offset > 0) o.log(`${database}: resuming ${name} at ${offset} of ${size} bytes`);
   }
   const resumedFrom = offset;
-  await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
+  try {
+    await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
+  } catch (err) {
+    throw isDiskFull(err) ? diskFullError(err, statePath) : err;
+  }
   // Hash the download as it is written (and the resumed prefix), to compare with the
   // server's checksum before the costlier gunzip.
   // The same bytes go to a gunzip writing the database to a temp file, so that only
@@ -456,6 +469,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         break;
       } catch (err) {
         if (o.signal?.aborted) throw err;
+        if (isDiskFull(err)) throw diskFullError(err, partialPath);
         const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
         if (!retryable || attempt >= o.retries) throw err;
         offset = hashed; // every byte hashed was written; a torn last write is cut off
@@ -506,7 +520,8 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     }
     if (inflated?.error) {
       const err = inflated.error;
-      if (!isZlibError(err)) throw new Error(`Cannot decompress "${name}" into "${o.localDir}": ${err.message}`);
+      if (isDiskFull(err)) throw diskFullError(err, tmpDb);
+      if (!isZlibError(err)) throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${err.message}`);
       await reject(`${failed}: the gzip data is corrupt or truncated (${err.message})`);
     }
     o.signal?.throwIfAborted();
@@ -525,7 +540,11 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     // Publish: rename into place (fsynced above), fsync the directory; then the sidecar.
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
-    await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
+    try {
+      await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
+    } catch (err) {
+      throw isDiskFull(err) ? diskFullError(err, localSidecar) : err;
+    }
     let latestDb: string | undefined;
     if (o.decompress) {
       latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, sha256, inflater ? tmpDb : undefined);
@@ -583,7 +602,7 @@ async function _publishLatest(
       }
     } catch (err) {
       await removeIfExists(tmp).catch(() => {});
-      throw err;
+      throw isDiskFull(err) ? diskFullError(err, tmp) : err;
     }
   }
   try {
@@ -593,7 +612,7 @@ async function _publishLatest(
     await fsyncDir(o.localDir);
   } catch (err) {
     await removeIfExists(tmp).catch(() => {});
-    throw err;
+    throw isDiskFull(err) ? diskFullError(err, tmp) : err;
   }
   return latestDbPath;
 }
