@@ -24,7 +24,7 @@ export function blueprint(): string {
 source_path = "/srv/app/data/app.db"
 
 # Where compressed backups are published, as
-# <stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz plus a .sha256 sidecar.
+# <stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz plus a hidden .<name>.sha256 sidecar.
 # Created when its parent directory exists. Default: "${DEFAULTS.backup_dir}".
 backup_dir = "/srv/app/backups"
 

@@ -17,7 +17,8 @@ export const summary = "List backups in a local directory or on a server (databa
 /** The help text. */
 export const help = `sqlbk list: list the backups in a local directory or a remote one over SFTP, grouped by
 database, oldest first: database, time, strategy, size, and for local files whether sqlbk
-verified them (a .sha256 sidecar beside the file). The newest of each database is marked *.
+verified them (a .<file>.sha256 or <file>.sha256 sidecar beside it). The newest of each database is
+marked * (never one dated more than 10 minutes in the future: "future" in --json).
 
 Usage:
   sqlbk list DIR [--json]
@@ -27,7 +28,7 @@ TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir.
 
 Options:
       --json                 one JSON object per backup:
-                             {"database","file","time","strategy","bytes","verified","latest"}
+                             {"database","file","time","strategy","bytes","verified","latest","future"}
 ${CONNECTION_HELP}
   -h, --help                 show this help
 

@@ -31,8 +31,11 @@ ${PROBE_HELP}
   -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
 
-Restore refuses while PATH-wal or PATH-journal exists: the database is in use. Stop the
-application first.
+Restore refuses while PATH-wal exists, or PATH-journal exists and a transaction holds the
+database (tried through SQLite; an idle TRUNCATE/PERSIST journal is fine): the database is in
+use. Stop the application first. A symlink PATH is resolved: the file it names is replaced.
+The restored database is one file in journal_mode=DELETE. PATH's directory must exist; a
+restore holds .sqlbk-restore.lock there and sweeps the temp files of killed restores.
 
 Exit codes: 0 restored, 1 failure (or PATH in use), 2 usage error (or PATH exists without
 --force), 3 the backup failed verification or a probe (nothing was written).
