@@ -16,7 +16,14 @@ import {
   type Strategy,
 } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
-import { databaseStem, formatBackupName, groupByDatabase, sidecarName, sidecarNames } from "./naming.ts";
+import {
+  databaseStem,
+  formatBackupName,
+  groupByDatabase,
+  isFromTheFuture,
+  sidecarName,
+  sidecarNames,
+} from "./naming.ts";
 import { parseSidecar } from "./verify.ts";
 import { sha256File } from "./gzip.ts";
 import { writeFileAtomic } from "./fs.ts";
@@ -515,10 +522,9 @@ export async function findPublishedBackup(
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
   }
-  const horizon = Date.now() + 60_000;
   const found =
     groupByDatabase(names).get(stem)?.filter((b) =>
-      b.grammar === "dashed" && b.time.getTime() >= since.getTime() && b.time.getTime() <= horizon
+      b.grammar === "dashed" && b.time.getTime() >= since.getTime() && !isFromTheFuture(b)
     ) ?? [];
   const newest = found.at(-1);
   if (!newest) return null;
