@@ -1,7 +1,8 @@
 /**
  * Issue 10, point 10: a full disk on the pull side is one error naming the file that could
- * not be written (the download, or the verification copy), and nothing is published. The
- * pull writes into a small tmpfs (mounting needs root, as the CI runs).
+ * not be written (the download, or the verification copy), and nothing is published; on
+ * the server, a backup's error is SQLite's own for the connection that failed (never "not
+ * an error"). Both write into a small tmpfs (mounting needs root, as the CI runs).
  */
 
 import { join } from "node:path";
@@ -66,4 +67,31 @@ Deno.test("sqlbk pull into a full file system names the download or the verifica
   } finally {
     await run("umount", [local]);
   }
+});
+
+Deno.test("sqlbk backup into a full file system fails with the failing connection's own SQLITE_FULL text", async () => {
+  const isRoot = (await run("id", ["-u"])).stdout.trim() === "0";
+  assert(isRoot, "this test mounts a tmpfs and needs root (as CI runs)");
+  await using dir = await tempDir();
+  const src = dir.join("src.db");
+  await sqlite3(
+    src,
+    "PRAGMA journal_mode=WAL; CREATE TABLE r (b BLOB); INSERT INTO r SELECT randomblob(1000) FROM generate_series(1, 2000);",
+  );
+  const backups = dir.join("b");
+  await Deno.mkdir(backups);
+  const mounted = await run("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", backups]);
+  assertEquals(mounted.code, 0, mounted.stderr);
+  try {
+    for (const strategy of ["online", "vacuum"]) {
+      const out = await sqlbk(["backup", src, "-d", backups, "-s", strategy, "-q"]);
+      assertEquals(out.code, 1, out.stderr);
+      assertMatch(out.stderr, /^error: .*database or disk is full \(SQLITE_FULL\)\n$/);
+      assert(!out.stderr.includes("not an error"), out.stderr);
+      assertEquals(await listDir(backups), [".sqlbk.lock"], "nothing left but the lock");
+    }
+  } finally {
+    await run("umount", [backups]);
+  }
+  assertEquals(await sqlite3(src, "SELECT count(*) FROM r;"), "2000");
 });
