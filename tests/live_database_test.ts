@@ -78,7 +78,12 @@ for (const journal of ["wal", "delete"] as const) {
           const jobs = await jobRows(db);
           assertEquals(jobs.filter((j) => j.status === "failed" || j.last_error !== ""), [], worker.stderr);
           assert(jobs.filter((j) => j.status === "completed").length >= 10);
-          assertEquals(/job \d+ failed|error/.test(worker.stderr), false, worker.stderr);
+          // SIGTERM may interrupt a running job (it goes back to pending): that is the only error allowed.
+          const errors = worker.stderr.split("\n").filter((l) =>
+            / ERROR /.test(l) && !/Interrupted by a signal/.test(l)
+          );
+          assertEquals(errors, [], worker.stderr);
+          assert(!/job \d+ failed/.test(worker.stderr), worker.stderr);
           const published = await archives(backups);
           assert(published.length >= 10, `only ${published.length} archives`);
           // The newest archive is sound too, checked with the real tools.
