@@ -10,8 +10,9 @@
  * Scheduled backups run from the app's own `job_queue` table (restinpieces' format):
  * `runWorker` claims due `db_backup` jobs, backs up, and schedules the next run.
  *
- * The pull client fetches the newest backup of each database from a server over SFTP
- * (host keys checked against known_hosts), verifies it and keeps it: {@link pull},
+ * The pull client fetches the newest backup of each database from a server over SFTP,
+ * through the system's OpenSSH client (`ssh -s host sftp`: OpenSSH checks the host key
+ * and authenticates; Deno needs `--allow-run`), verifies it and keeps it: {@link pull},
  * {@link listBackups}, {@link restoreBackup}.
  *
  * @example
@@ -150,7 +151,6 @@ export {
   type ConnectOptions,
   connectSftp,
   connectTarget,
-  DEFAULT_CIPHERS,
   type RemoteEntry,
   type SftpChannel,
   SftpSession,
@@ -158,21 +158,8 @@ export {
   type SshErrorKind,
 } from "./src/pull/transport.ts";
 export { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, type DownloadOptions, downloadRange } from "./src/pull/download.ts";
-export {
-  addKnownHost,
-  checkHostKey,
-  fingerprint,
-  hostKeyName,
-  type HostKeyStatus,
-  hostPatternMatches,
-  type KnownHostEntry,
-  parseKnownHosts,
-  readKnownHosts,
-} from "./src/pull/known_hosts.ts";
-export { loadSshConfig, resolveSshConfig, type SshHostConfig } from "./src/pull/ssh_config.ts";
-export { type AuthMethod, authMethods, type AuthOptions, DEFAULT_IDENTITIES, loadIdentity } from "./src/pull/auth.ts";
-export { KeyFileError, parsePrivateKey, type SigningKey } from "./src/pull/ssh/private_key.ts";
-export { gcmBackend } from "./src/pull/ssh/gcm.ts";
+export { sshArgs, type SshArgsOptions, sshBinary } from "./src/pull/ssh_args.ts";
+export { printable } from "./src/pull/ssh_error.ts";
 export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/gunzip.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";
 export {

@@ -1,6 +1,6 @@
 /**
- * Optional native libraries over FFI (libcrypto for the pull's AES-GCM, libz for the
- * verifying gunzip): sqlbk works without them, only slower.
+ * Optional native libraries over FFI (libz for the verifying gunzip): sqlbk works
+ * without them, only slower.
  *
  * @module
  */

@@ -1,8 +1,8 @@
 import { assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, sqlbk, tempDir } from "./support/db.ts";
+import { listDir, run, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
-import { keygen, startSshd } from "./support/sshd.ts";
+import { keygen, pullArgs, startAgent, startSshd } from "./support/sshd.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
 const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
@@ -46,7 +46,7 @@ Deno.test("sqlbk pull rejects bad targets and flags with exit 2 and one line", a
 Deno.test("sqlbk pull reports connection refused, unknown host, timeout and a missing remote directory in one line", async () => {
   await using s = await startSshd();
   await using dir = await tempDir();
-  const common = ["-i", s.clientKey, "--known-hosts", s.knownHosts, "--to", dir.join("p")];
+  const common = ["-i", s.clientKey, "--known-hosts", s.knownHosts, "--ssh-config", s.sshConfig, "--to", dir.join("p")];
 
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = (closed.addr as Deno.NetAddr).port;
@@ -110,6 +110,8 @@ identity_file = "${s.clientKey}"
 remote_dir = "${s.remoteDir}"
 local_dir = "${dir.join("local")}"
 known_hosts = "${s.knownHosts}"
+ssh_config = "${s.sshConfig}"
+ssh_options = ["ConnectionAttempts=1"]
 keep_last = 2
 databases = ["app"]
 `,
@@ -120,55 +122,81 @@ databases = ["app"]
   assertEquals((await listDir(dir.join("local"))).filter((n) => !n.startsWith(".")), [NAME, `${NAME}.sha256`]);
 });
 
-Deno.test("sqlbk pull follows a Host alias in ~/.ssh/config and uses ~/.ssh/known_hosts", async () => {
+Deno.test("sqlbk pull follows a Host alias of --ssh-config, with its IdentityFile and UserKnownHostsFile", async () => {
   await using s = await startSshd();
   await using dir = await tempDir();
   await placeBackup(s.remoteDir, NAME, { rows: 5 });
-  const ssh = dir.join(".ssh");
-  await Deno.mkdir(ssh, { mode: 0o700 });
-  await Deno.copyFile(s.clientKey, join(ssh, "backup_key"));
+  const config = dir.join("ssh_config");
   await Deno.writeTextFile(
-    join(ssh, "config"),
-    `Host backupbox\n  HostName 127.0.0.1\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ~/.ssh/backup_key\n`,
+    config,
+    `Host backupbox\n  HostName 127.0.0.1\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${s.clientKey}\n` +
+      `  UserKnownHostsFile ${s.knownHosts}\n  GlobalKnownHostsFile /dev/null\n`,
   );
-  await Deno.copyFile(s.knownHosts, join(ssh, "known_hosts"));
-  const out = await sqlbk(["pull", `backupbox:${s.remoteDir}`, "--to", dir.join("p")], { env: env(dir.path) });
+  const out = await sqlbk(["pull", `backupbox:${s.remoteDir}`, "--ssh-config", config, "--to", dir.join("p")], {
+    env: env(dir.path),
+  });
   assertEquals(out.code, 0, out.stderr);
   assertEquals(out.stdout.trim(), join(dir.join("p"), NAME));
 
-  // The default identity file ~/.ssh/id_ed25519 is used when nothing else is configured.
-  await Deno.copyFile(s.clientKey, join(ssh, "id_ed25519"));
-  await Deno.writeTextFile(join(ssh, "config"), `Host backupbox\n  HostName 127.0.0.1\n  Port ${s.port}\n`);
-  const list = await sqlbk(["list", `backupbox:${s.remoteDir}`, "--json"], { env: env(dir.path) });
+  const list = await sqlbk(["list", `backupbox:${s.remoteDir}`, "--ssh-config", config, "--json"], {
+    env: env(dir.path),
+  });
   assertEquals(list.code, 0, list.stderr);
   const row = JSON.parse(list.stdout);
   assertEquals([row.file, row.verified, row.latest], [NAME, null, true]);
 });
 
-Deno.test("sqlbk pull decrypts an encrypted identity with SQLBK_SSH_PASSPHRASE, and says so when it cannot", async () => {
+Deno.test("sqlbk pull with an encrypted key and no agent fails unattended with a hint, and works through ssh-agent", async () => {
   await using s = await startSshd();
   await using dir = await tempDir();
   await placeBackup(s.remoteDir, NAME, { rows: 5 });
   const key = await keygen(dir.join("enc_key"), "ed25519", "secret words");
   await Deno.writeTextFile(join(s.dir, "authorized_keys"), await Deno.readTextFile(`${key}.pub`), { append: true });
-  const args = [
-    "pull",
-    `127.0.0.1:${s.remoteDir}`,
-    "--port",
-    String(s.port),
-    "-i",
-    key,
-    "--known-hosts",
-    s.knownHosts,
-    "--to",
-    dir.join("p"),
-  ];
-  let out = await sqlbk(args, { env: env(dir.path) });
-  assertEquals(out.code, 2);
-  assertStringIncludes(oneLine(out.stderr), "SQLBK_SSH_PASSPHRASE");
-  out = await sqlbk(args, { env: env(dir.path, { SQLBK_SSH_PASSPHRASE: "wrong" }) });
-  assertEquals(out.code, 2);
-  assertStringIncludes(oneLine(out.stderr), "wrong passphrase");
-  out = await sqlbk(args, { env: env(dir.path, { SQLBK_SSH_PASSPHRASE: "secret words" }) });
+  const args = ["pull", `127.0.0.1:${s.remoteDir}`, "--port", String(s.port), "--ssh-config", s.sshConfig, "--to"];
+  // stdin is not a terminal: BatchMode, so ssh cannot ask for the passphrase.
+  let out = await sqlbk([...args, dir.join("p"), "-i", key], { env: env(dir.path) });
+  assertEquals(out.code, 1);
+  const line = oneLine(out.stderr);
+  assertStringIncludes(line, "Authentication as");
+  assertStringIncludes(line, "ssh-agent");
+  assertStringIncludes(line, key);
+
+  // The same key decrypted into a real ssh-agent, and no identity file given at all.
+  await using agent = await startAgent(dir.join("agent.sock"));
+  const plain = dir.join("plain_key");
+  const copy = await run("sh", [
+    "-c",
+    `cp '${key}' '${plain}' && ssh-keygen -q -p -P 'secret words' -N '' -f '${plain}'`,
+  ]);
+  assertEquals(copy.code, 0, copy.stderr);
+  const added = await run("ssh-add", [plain], { env: { SSH_AUTH_SOCK: agent.socket } });
+  assertEquals(added.code, 0, added.stderr);
+  await Deno.remove(plain);
+  out = await sqlbk([...args, dir.join("p")], { env: env(dir.path, { SSH_AUTH_SOCK: agent.socket }) });
   assertEquals(out.code, 0, out.stderr);
+  assertEquals(out.stdout.trim(), join(dir.join("p"), NAME));
+});
+
+Deno.test("sqlbk pull without an ssh binary says how to get one (exit 2), and SQLBK_SSH names another", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  await placeBackup(s.remoteDir, NAME, { rows: 5 });
+  const missing = dir.join("no-such-ssh");
+  let out = await sqlbk(pullArgs(s, dir.join("p")), { env: env(dir.path, { SQLBK_SSH: missing }) });
+  assertEquals(out.code, 2, out.stderr);
+  const line = oneLine(out.stderr);
+  assertStringIncludes(line, `Cannot run the OpenSSH client "${missing}": not found`);
+  assertStringIncludes(line, "openssh-client");
+  assertStringIncludes(line, "SQLBK_SSH");
+  // An empty PATH: no ssh found there either.
+  out = await sqlbk(pullArgs(s, dir.join("p")), { env: { ...env(dir.path), PATH: dir.path } });
+  assertEquals(out.code, 2, out.stderr);
+  assertStringIncludes(oneLine(out.stderr), `"ssh": not found on PATH`);
+  // A wrapper named by SQLBK_SSH is what runs.
+  const wrapper = dir.join("ssh-wrapper");
+  await Deno.writeTextFile(wrapper, `#!/bin/sh\necho ran >> '${dir.join("ran")}'\nexec ssh "$@"\n`);
+  await Deno.chmod(wrapper, 0o755);
+  out = await sqlbk(pullArgs(s, dir.join("p")), { env: env(dir.path, { SQLBK_SSH: wrapper }) });
+  assertEquals(out.code, 0, out.stderr);
+  assertEquals(await Deno.readTextFile(dir.join("ran")), "ran\n");
 });

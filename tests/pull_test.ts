@@ -358,7 +358,7 @@ function retryingOptions(server: Sshd, dir: TempDir, logs: string[]) {
     identityFiles: [server.clientKey],
     knownHostsFile: server.knownHosts,
     agentSocket: null,
-    home: dir.path,
+    sshConfigPath: server.sshConfig,
     localDir: dir.join("pulled"),
     retries: 5,
     retryDelayMs: 200,

@@ -24,16 +24,21 @@ import { PROBE_FLAGS, PROBE_HELP, probesOf, REPORT_FLAGS, REPORT_HELP, reportTar
 export const summary = "Fetch the newest backups from a server over SFTP, verify them, keep them";
 
 /** The connection options shared by `pull` and `list`, for their help texts. */
-export const CONNECTION_HELP = `  -p, --port N               SSH port (default: from the target, ~/.ssh/config, else 22)
-  -l, --user NAME            login user (default: from the target, ~/.ssh/config, else $USER)
-  -i, --identity FILE        private key; repeatable (default: ssh-agent via SSH_AUTH_SOCK, then
-                             ~/.ssh/config IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
-      --known-hosts FILE     known_hosts file (default: ~/.ssh/known_hosts)
-      --accept-new           record the key of a host not yet in known_hosts (like ssh's
+export const CONNECTION_HELP =
+  `  -p, --port N               SSH port (default: from the target, the ssh config, else 22)
+  -l, --user NAME            login user (default: from the target, the ssh config, else the local user)
+  -i, --identity FILE        private key, passed to ssh -i; repeatable (default: OpenSSH's own:
+                             ssh-agent, IdentityFile in the ssh config, ~/.ssh/id_*)
+      --known-hosts FILE     known_hosts file (default: OpenSSH's, ~/.ssh/known_hosts)
+      --accept-new           record the key of a host not yet in known_hosts (ssh's
                              StrictHostKeyChecking=accept-new); a changed key is still refused
       --insecure-skip-host-key-check
                              do not verify the server's identity at all (warns every time)
-      --timeout DUR          connection timeout, Go duration or seconds (default: 30s)`;
+      --ssh-config FILE      ssh config file, passed to ssh -F (default: ~/.ssh/config)
+      --timeout DUR          connection timeout, Go duration or seconds (default: 30s)
+
+The connection is the system's OpenSSH client (ssh -s HOST sftp; SQLBK_SSH names another
+binary): its host keys, keys, agent, certificates and ssh config (ProxyJump, Match) apply.`;
 
 /** The help text. */
 export const help = `sqlbk pull: fetch the newest backup of each database from a server over SFTP, verify it
@@ -45,11 +50,12 @@ Usage:
   sqlbk pull --config FILE [TARGET] [options]
 
 TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir; host may be a
-Host alias from ~/.ssh/config (HostName, User, Port and IdentityFile are honoured).
+Host alias from the ssh config (OpenSSH applies all of it).
 
 Options (flags override the [pull] table of --config):
   -c, --config FILE          TOML config with a [pull] table (keys: host, port, user, identity_file,
-                             remote_dir, local_dir, known_hosts, keep_last, databases)
+                             remote_dir, local_dir, known_hosts, keep_last, databases,
+                             ssh_command, ssh_config, ssh_options)
   -t, --to DIR               local directory for the backups, created if missing (default: .)
       --db NAME              pull only this database; repeatable (default: every database found)
 ${CONNECTION_HELP}
@@ -90,6 +96,7 @@ export const CONNECTION_FLAGS = {
   "known-hosts": { type: "string" },
   "accept-new": { type: "boolean", default: false },
   "insecure-skip-host-key-check": { type: "boolean", default: false },
+  "ssh-config": { type: "string" },
   timeout: { type: "string" },
 } as const;
 
@@ -118,6 +125,7 @@ export function connectionOptions(
     "known-hosts"?: string;
     "accept-new"?: boolean;
     "insecure-skip-host-key-check"?: boolean;
+    "ssh-config"?: string;
     timeout?: string;
   },
   table: PullTable = {},
@@ -131,6 +139,9 @@ export function connectionOptions(
     acceptNew: values["accept-new"],
     insecureSkipHostKeyCheck: values["insecure-skip-host-key-check"],
     timeoutMs: values.timeout !== undefined ? timeoutFlag(values.timeout) : undefined,
+    sshConfigPath: values["ssh-config"] ?? table.sshConfig,
+    sshCommand: table.sshCommand,
+    sshOptions: table.sshOptions,
     onWarning: (m) => {
       // The insecure-mode warning prints even with --quiet: it says what the flag risks.
       if (!quiet || /insecure/i.test(m)) console.error(`warning: ${m}`);

@@ -257,11 +257,6 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
       log,
       options.signal,
     );
-    if (session.backend === "webcrypto") {
-      log(
-        "OpenSSL's libcrypto was not found, so AES-GCM runs in WebCrypto: the download will be slower (set SQLBK_LIBCRYPTO to the library's path)",
-      );
-    }
     try {
       const remoteDir = t.remoteDir;
       const where = `${session.label}:${remoteDir}`;

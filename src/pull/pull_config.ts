@@ -17,6 +17,9 @@ export const PULL_KEYS = [
   "known_hosts",
   "keep_last",
   "databases",
+  "ssh_command",
+  "ssh_config",
+  "ssh_options",
 ] as const;
 
 /** A validated `[pull]` table; every key optional. */
@@ -39,6 +42,12 @@ export interface PullTable {
   keepLast?: number;
   /** Databases to pull; empty means all. */
   databases?: string[];
+  /** The ssh binary (else `$SQLBK_SSH`, else `ssh` from PATH). */
+  sshCommand?: string;
+  /** An ssh config file, passed as `ssh -F`. */
+  sshConfig?: string;
+  /** More ssh `-o` settings, e.g. `["ProxyJump=bastion"]`. */
+  sshOptions?: string[];
 }
 
 function _describe(value: unknown): string {
@@ -84,14 +93,14 @@ export function parsePullTable(raw: Record<string, unknown> | null, origin = "co
     }
     return v as number;
   };
-  let databases: string[] | undefined;
-  if (raw.databases !== undefined) {
-    const v = raw.databases;
+  const list = (key: string, example: string): string[] | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.some((d) => typeof d !== "string" || d === "")) {
-      fail(`invalid "databases" in [pull] ${_describe(v)}: expected an array of database names, e.g. ["app", "auth"]`);
+      fail(`invalid "${key}" in [pull] ${_describe(v)}: expected an array of strings, e.g. ${example}`);
     }
-    databases = v as string[];
-  }
+    return v as string[];
+  };
   return {
     host: str("host"),
     port: int("port", 1, 65535),
@@ -101,6 +110,9 @@ export function parsePullTable(raw: Record<string, unknown> | null, origin = "co
     localDir: str("local_dir"),
     knownHosts: str("known_hosts"),
     keepLast: int("keep_last", 0, Number.MAX_SAFE_INTEGER),
-    databases,
+    databases: list("databases", `["app", "auth"]`),
+    sshCommand: str("ssh_command"),
+    sshConfig: str("ssh_config"),
+    sshOptions: list("ssh_options", `["ProxyJump=bastion.example.com", "Ciphers=aes128-gcm@openssh.com"]`),
   };
 }

@@ -114,6 +114,7 @@ export const CLI_PERMISSIONS = [
   "--allow-write",
   "--allow-env",
   "--allow-net",
+  "--allow-run",
   "--allow-sys=hostname",
 ];
 

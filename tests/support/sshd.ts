@@ -25,6 +25,12 @@ export interface Sshd extends AsyncDisposable {
   hostKeyLine: string;
   /** A known_hosts file trusting this server (`[127.0.0.1]:port ssh-ed25519 …`). */
   knownHosts: string;
+  /**
+   * An ssh config file of the test's own (OpenSSH finds `~` through the password database,
+   * not `$HOME`, so tests never rely on ~/.ssh): `UserKnownHostsFile` is {@link knownHosts},
+   * no global known_hosts.
+   */
+  sshConfig: string;
   /** Everything sshd wrote to stderr so far. */
   log(): string;
   /** The process id of sshd (the listener). */
@@ -50,8 +56,10 @@ const SSHD = "/usr/sbin/sshd";
  * its client key and trust only its known_hosts, never prompting. Run them with
  * `SSH_AUTH_SOCK` empty so no agent key is tried.
  */
-export function opensshClientArgs(server: Pick<Sshd, "clientKey" | "knownHosts">): string[] {
+export function opensshClientArgs(server: Pick<Sshd, "clientKey" | "knownHosts" | "sshConfig">): string[] {
   return [
+    "-F",
+    server.sshConfig,
     "-i",
     server.clientKey,
     "-o",
@@ -74,6 +82,8 @@ export function pullArgs(s: Sshd, to: string, ...extra: string[]): string[] {
     s.clientKey,
     "--known-hosts",
     s.knownHosts,
+    "--ssh-config",
+    s.sshConfig,
     "--to",
     to,
     ...extra,
@@ -85,6 +95,38 @@ export async function keygen(path: string, type = "ed25519", passphrase = ""): P
   const out = await run("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-C", "sqlbk-test", "-f", path]);
   if (out.code !== 0) throw new Error(`ssh-keygen failed: ${out.stderr}`);
   return path;
+}
+
+/** A running `ssh-agent`. */
+export interface Agent extends AsyncDisposable {
+  /** Its socket (for `SSH_AUTH_SOCK`). */
+  socket: string;
+}
+
+/** Starts a real `ssh-agent` in the foreground on `socket` and waits for the socket. */
+export async function startAgent(socket: string): Promise<Agent> {
+  const child = new Deno.Command("ssh-agent", { args: ["-D", "-a", socket], stdout: "null", stderr: "null" })
+    .spawn();
+  for (let i = 0;; i++) {
+    try {
+      await Deno.stat(socket);
+      break;
+    } catch {
+      if (i > 500) {
+        child.kill("SIGTERM");
+        await child.status;
+        throw new Error(`ssh-agent did not create ${socket}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return {
+    socket,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
 }
 
 function _freePort(): number {
@@ -181,6 +223,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       }
       const knownHosts = join(dir, "known_hosts");
       await Deno.writeTextFile(knownHosts, `[127.0.0.1]:${port} ${hostKeyLine}\n`);
+      const sshConfig = join(dir, "ssh_config");
+      await Deno.writeTextFile(
+        sshConfig,
+        `Host *\n  UserKnownHostsFile ${knownHosts}\n  GlobalKnownHostsFile /dev/null\n`,
+      );
       let stopped = false;
       const stop = async () => {
         if (stopped) return;
@@ -201,6 +248,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         clientKey,
         hostKeyLine,
         knownHosts,
+        sshConfig,
         pid: child.pid,
         log: () => log,
         stop,

@@ -1,14 +1,42 @@
 /**
  * An SFTP version 3 client (draft-ietf-secsh-filexfer-02, as OpenSSH's sftp-server speaks
- * it) over one {@link SshConnection} channel: open, read, close, stat and readdir, the
- * requests a pull needs. A READ reply's bytes are copied straight from the decrypted
- * packet into the caller's buffer.
+ * it) over a {@link ByteChannel} (the pipes of `ssh -s host sftp`): open, read, close,
+ * stat and readdir, the requests a pull needs. A READ reply's bytes are copied straight
+ * from the received chunk into the caller's buffer.
  *
  * @module
  */
 
-import { type ChannelSink, type SshConnection } from "./connection.ts";
 import { SshReader, SshWriter } from "./wire.ts";
+
+/** Receives a channel's bytes, in order, and its end. */
+export interface ChannelSink {
+  /** The next bytes; the sink copies what it keeps before returning (the chunk is reused). */
+  data(bytes: Uint8Array): void;
+  /** The channel ended (EOF or failure); no more data follows. */
+  closed(err: Error): void;
+}
+
+/**
+ * A byte stream in both directions: what the SFTP client needs from a transport.
+ *
+ * @example
+ * ```ts
+ * const channel: ByteChannel = {
+ *   write: async (bytes) => {},
+ *   receive: (sink) => {},
+ *   close: async () => {},
+ * };
+ * ```
+ */
+export interface ByteChannel {
+  /** Sends bytes, in call order. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Starts delivering received bytes to `sink` (called once). */
+  receive(sink: ChannelSink): void;
+  /** Ends the channel. */
+  close(): Promise<void>;
+}
 
 const FXP = {
   INIT: 1,
@@ -109,7 +137,7 @@ function _attrs(r: SshReader): Attributes {
  * downloader drives without a promise per request.
  */
 export class SftpClient implements ChannelSink {
-  readonly #ssh: SshConnection;
+  readonly #channel: ByteChannel;
   #nextId = 1;
   #pending = new Map<number, _Pending>();
   #lost: Error | null = null;
@@ -125,21 +153,26 @@ export class SftpClient implements ChannelSink {
   #dataPending: _Pending | null = null;
   #skip = 0;
   #version: ((version: number) => void) | null = null;
+  #ended: ((err: Error) => void) | null = null;
 
-  private constructor(ssh: SshConnection) {
-    this.#ssh = ssh;
+  private constructor(channel: ByteChannel) {
+    this.#channel = channel;
   }
 
-  /** Opens the `sftp` subsystem on `ssh` and completes the version exchange. */
-  static async start(ssh: SshConnection): Promise<SftpClient> {
-    const client = new SftpClient(ssh);
-    await ssh.openSubsystem("sftp", client);
-    const version = new Promise<number>((resolve) => client.#version = resolve);
-    await ssh.write(new SshWriter().u32(5).byte(FXP.INIT).u32(3).bytes());
-    const v = await Promise.race([
-      version,
-      new Promise<never>((_, reject) => ssh.onClose(reject)),
-    ]);
+  /**
+   * Completes the version exchange on `channel` (an `sftp` subsystem); rejects with the
+   * channel's error when it ends first.
+   */
+  static async start(channel: ByteChannel): Promise<SftpClient> {
+    const client = new SftpClient(channel);
+    const version = new Promise<number>((resolve, reject) => {
+      client.#version = resolve;
+      client.#ended = reject;
+    });
+    channel.receive(client);
+    channel.write(new SshWriter().u32(5).byte(FXP.INIT).u32(3).bytes()).catch((err) => client.#fatal(err));
+    const v = await version;
+    client.#ended = null;
     if (v < 3) throw new SftpError(FX.FAILURE, `the server speaks SFTP version ${v}; version 3 is needed`);
     return client;
   }
@@ -263,6 +296,8 @@ export class SftpClient implements ChannelSink {
   }
 
   #fatal(err: Error): void {
+    this.#ended?.(err);
+    this.#ended = null;
     if (this.#lost) return;
     this.#lost = new SftpError(FX.CONNECTION_LOST, `connection lost: ${err.message}`, { cause: err });
     const pending = [...this.#pending.values()];
@@ -287,7 +322,7 @@ export class SftpClient implements ChannelSink {
     const bytes = w.bytes();
     new DataView(bytes.buffer).setUint32(0, bytes.length - 4);
     this.#pending.set(id, pending);
-    this.#ssh.write(bytes).catch((err) => this.#fatal(err));
+    this.#channel.write(bytes).catch((err) => this.#fatal(err));
   }
 
   static #status(r: SshReader, what: string): SftpError {

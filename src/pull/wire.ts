@@ -1,6 +1,6 @@
 /**
- * SSH wire encoding (RFC 4251 section 5): a growable writer and a bounds-checked reader
- * for byte, boolean, uint32, uint64, string, mpint and name-list.
+ * The SSH wire encoding SFTP uses (RFC 4251 section 5): a growable writer and a
+ * bounds-checked reader for byte, uint32, uint64 and string.
  *
  * @module
  */
@@ -42,11 +42,6 @@ export class SshWriter {
     return this;
   }
 
-  /** Appends a boolean (one byte, 0 or 1). */
-  bool(v: boolean): this {
-    return this.byte(v ? 1 : 0);
-  }
-
   /** Appends a big-endian uint32. */
   u32(v: number): this {
     this.#room(4);
@@ -77,20 +72,6 @@ export class SshWriter {
     return this.u32(bytes.length).raw(bytes);
   }
 
-  /** Appends a name-list (comma-separated names as a string). */
-  names(list: readonly string[]): this {
-    return this.string(list.join(","));
-  }
-
-  /** Appends an mpint from unsigned big-endian magnitude bytes. */
-  mpint(magnitude: Uint8Array): this {
-    let i = 0;
-    while (i < magnitude.length && magnitude[i] === 0) i++;
-    const m = magnitude.subarray(i);
-    if (m.length > 0 && m[0] & 0x80) return this.u32(m.length + 1).byte(0).raw(m);
-    return this.string(m);
-  }
-
   /** A copy of the written bytes. */
   bytes(): Uint8Array {
     return this.#buf.slice(0, this.#len);
@@ -113,18 +94,13 @@ export class SshReader {
   }
 
   #need(n: number): void {
-    if (n < 0 || this.#pos + n > this.#end) throw new WireError("Malformed SSH message: truncated field");
+    if (n < 0 || this.#pos + n > this.#end) throw new WireError("Malformed SFTP message: truncated field");
   }
 
   /** Reads one byte. */
   byte(): number {
     this.#need(1);
     return this.#buf[this.#pos++];
-  }
-
-  /** Reads a boolean. */
-  bool(): boolean {
-    return this.byte() !== 0;
   }
 
   /** Reads a uint32. */
@@ -160,28 +136,5 @@ export class SshReader {
   /** Reads a string as UTF-8 text. */
   text(): string {
     return _dec.decode(this.view());
-  }
-
-  /** Reads a name-list. */
-  names(): string[] {
-    const s = this.text();
-    return s === "" ? [] : s.split(",");
-  }
-
-  /** Reads an mpint's magnitude (leading zero bytes removed; negative values rejected). */
-  mpint(): Uint8Array {
-    const v = this.view();
-    if (v.length > 0 && v[0] & 0x80) throw new WireError("Malformed SSH message: negative mpint");
-    let i = 0;
-    while (i < v.length && v[i] === 0) i++;
-    return v.slice(i);
-  }
-
-  /** Reads `n` raw bytes as a view. */
-  raw(n: number): Uint8Array {
-    this.#need(n);
-    const v = this.#buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return v;
   }
 }

@@ -1,0 +1,64 @@
+/**
+ * The error of the SSH transport: a kind (refused, timeout, host key, ...) and a one-line
+ * message, and whether a retry may help.
+ *
+ * @module
+ */
+
+/** Why a connection or a remote operation failed. */
+export type SshErrorKind =
+  | "refused"
+  | "unknown-host"
+  | "timeout"
+  | "auth"
+  | "host-key"
+  | "not-found"
+  | "permission"
+  | "connection"
+  | "remote";
+
+/**
+ * A transport failure with a one-line message. `retryable` is true for a connection
+ * that dropped after it was established (the pull retries those and resumes).
+ *
+ * @example
+ * ```ts
+ * try { await connectSftp({ host: "db1" }); } catch (err) {
+ *   if (err instanceof SshError && err.kind === "host-key") console.error(err.message);
+ * }
+ * ```
+ */
+export class SshError extends Error {
+  /** Always `"SshError"`. */
+  override name = "SshError";
+  /** What went wrong. */
+  readonly kind: SshErrorKind;
+  /** Whether reconnecting may help. */
+  readonly retryable: boolean;
+  /**
+   * Builds the error.
+   * @param kind what failed (connection, host key, authentication, ...)
+   * @param message the one-line message
+   * @param options `cause`, and `retryable` (a dropped connection that a retry may fix)
+   */
+  constructor(kind: SshErrorKind, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, { cause: options.cause });
+    this.kind = kind;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/**
+ * Server-supplied text made safe for one line on a terminal: control characters (and
+ * DEL, C1) shown as `\xNN`, at most `max` characters.
+ *
+ * @example
+ * ```ts
+ * printable("evil\x1b[2Jtext\n"); // "evil\\x1b[2Jtext\\x0a"
+ * ```
+ */
+export function printable(text: string, max = 300): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  // deno-lint-ignore no-control-regex
+  return cut.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
