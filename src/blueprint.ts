@@ -93,8 +93,8 @@ max_age = "${DEFAULTS.max_age}"
 # port = 22
 # # Login user. Default: ~/.ssh/config's User, else the local user name.
 # user = "backup"
-# # Private key. Default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/config's IdentityFile,
-# # else ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+# # Private key (ssh -i). Default: OpenSSH's own: ssh-agent, then the ssh config's
+# # IdentityFile, else ~/.ssh/id_*.
 # identity_file = "/home/backup/.ssh/id_ed25519"
 # # Directory on the server holding the backups (its backup_dir). Default: the login directory.
 # remote_dir = "/srv/app/backups"
@@ -107,5 +107,11 @@ max_age = "${DEFAULTS.max_age}"
 # keep_last = 14
 # # Databases to pull. Default: the newest backup of every database found.
 # databases = ["app", "auth"]
+# # The OpenSSH client to run ($SQLBK_SSH wins over it). Default: ssh from PATH.
+# ssh_command = "/usr/bin/ssh"
+# # An ssh config file for these pulls (ssh -F; ProxyJump, keys, ports). Default: ~/.ssh/config.
+# ssh_config = "/etc/sqlbk/ssh_config"
+# # More ssh -o settings. Default: none.
+# ssh_options = ["ProxyJump=bastion.example.com"]
 `;
 }

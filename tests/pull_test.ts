@@ -88,11 +88,15 @@ Deno.test("sqlbk pull with nothing to pull exits 1 and lists what it saw", async
   await using s = await startSshd();
   await using dir = await tempDir();
   await Deno.writeTextFile(join(s.remoteDir, "notes.txt"), "x");
+  await Deno.writeTextFile(join(s.remoteDir, "evil\x1b[2J\x07name"), "x");
   await Deno.writeTextFile(join(s.remoteDir, "app-2025-01-01T00-00-00Z-online.bck.gz.tmp"), "x");
   const out = await sqlbk(pullArgs(s, dir.join("p")), { env: env(dir.path) });
   assertEquals(out.code, 1);
   assertStringIncludes(out.stderr, "No backups found");
   assertStringIncludes(out.stderr, "notes.txt");
+  // Server-supplied names are shown with control characters escaped.
+  assertStringIncludes(out.stderr, "evil\\x1b[2J\\x07name");
+  assert(!out.stderr.includes("\x1b"), "no raw escape sequence reaches the terminal");
   assertEquals(out.stderr.trim().split("\n").length, 1);
 });
 

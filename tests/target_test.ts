@@ -55,13 +55,26 @@ Deno.test("parsePullTable() validates the [pull] table and names the bad key", (
     knownHosts: undefined,
     keepLast: 3,
     databases: ["app"],
+    sshCommand: undefined,
+    sshConfig: undefined,
+    sshOptions: undefined,
   });
+  assertEquals(
+    parsePullTable({ ssh_command: "/opt/ssh", ssh_config: "/etc/sqlbk/ssh_config", ssh_options: ["ProxyJump=b"] }),
+    {
+      ...parsePullTable({}),
+      sshCommand: "/opt/ssh",
+      sshConfig: "/etc/sqlbk/ssh_config",
+      sshOptions: ["ProxyJump=b"],
+    },
+  );
   const cases: [Record<string, unknown>, string][] = [
     [{ hots: "db1" }, `unknown key "hots" in [pull]; known keys: host, port`],
     [{ port: 70000 }, `invalid "port" in [pull] 70000`],
     [{ keep_last: -1 }, `invalid "keep_last"`],
     [{ databases: "app" }, `invalid "databases" in [pull] "app"`],
     [{ host: 5 }, `invalid "host" in [pull] 5`],
+    [{ ssh_options: "ProxyJump=b" }, `invalid "ssh_options" in [pull] "ProxyJump=b": expected an array of strings`],
   ];
   for (const [raw, msg] of cases) {
     nodeAssert.throws(

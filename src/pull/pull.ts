@@ -32,6 +32,7 @@ import { gunzipBackend } from "../gunzip.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
+import { printable } from "./ssh_error.ts";
 
 /** Options for {@link pull}; the connection options are those of {@link connectTarget}. */
 export interface PullOptions extends Omit<ConnectOptions, "host"> {
@@ -269,7 +270,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
       });
       const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
       if (latest.size === 0) {
-        const seen = entries.map((e) => e.name).sort();
+        const seen = entries.map((e) => printable(e.name)).sort(); // names are the server's text
         throw new Error(
           `No backups found in "${where}"; saw ${
             seen.length === 0
@@ -284,7 +285,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
       if (missing.length > 0) {
         throw new Error(
           `No backups of ${missing.map((m) => `"${m}"`).join(", ")} in "${where}"; databases found: ${
-            [...latest.keys()].sort().join(", ")
+            [...latest.keys()].sort().map((d) => printable(d)).join(", ")
           }`,
         );
       }

@@ -54,8 +54,9 @@ export class SshLog {
     let m: RegExpExecArray | null;
     if (line.startsWith("debug1: ")) {
       const d = line.slice(8);
-      if ((m = /^Server host key: (\S+) (SHA256:\S+)/.exec(d))) this.hostKey = { type: m[1], fingerprint: m[2] };
-      else if ((m = /^Authenticating to (\S+) as '(.*)'$/.exec(d))) this.authenticating = { where: m[1], user: m[2] };
+      if ((m = /^Server host (?:key|certificate): (\S+) (SHA256:[^\s,]+)/.exec(d))) {
+        this.hostKey = { type: m[1], fingerprint: m[2] };
+      } else if ((m = /^Authenticating to (\S+) as '(.*)'$/.exec(d))) this.authenticating = { where: m[1], user: m[2] };
       else if ((m = /^Offering public key: (.+?) \S+ SHA256:\S+/.exec(d))) this.offered.push(m[1]);
       else if ((m = /^Server accepts key: (.+?) \S+ SHA256:\S+/.exec(d))) this.acceptedUnusable.push(m[1]);
       else if ((m = /^kex: server->client cipher: (\S+)/.exec(d))) this.cipher = m[1];
@@ -99,10 +100,11 @@ export interface FailureContext {
 }
 
 function _keyLabel(type: string): string {
-  if (/ed25519/i.test(type)) return "ED25519";
-  if (/ecdsa/i.test(type)) return "ECDSA";
-  if (/rsa/i.test(type)) return "RSA";
-  if (/dss/i.test(type)) return "DSA";
+  const cert = /-cert-/.test(type) ? " certificate," : "";
+  if (/ed25519/i.test(type)) return `ED25519${cert}`;
+  if (/ecdsa/i.test(type)) return `ECDSA${cert}`;
+  if (/rsa/i.test(type)) return `RSA${cert}`;
+  if (/dss/i.test(type)) return `DSA${cert}`;
   return type.toUpperCase();
 }
 
