@@ -1,11 +1,16 @@
 /**
- * Pull benchmark: a ~256 MiB backup served by a private OpenSSH sshd on loopback, fetched
- * in one run by `sqlbk pull` (download + verification: checksum, gunzip,
- * integrity_check), OpenSSH `sftp` (batch `get`) and `scp`, and by `sftp` followed by the
- * same checks with the standard tools (`sha256sum -c`, `gzip -dc`, `sqlite3`). Prints
+ * Pull benchmark: backups served by a private OpenSSH sshd on loopback, fetched in one run
+ * by `sqlbk pull` (download + verification: checksum, gunzip, integrity_check), by sqlbk's
+ * transfer alone (connectSftp + downloadRange, no verification), OpenSSH `sftp` (batch
+ * `get`) and `scp`, and by `sftp` followed by the same checks with the standard tools
+ * (`sha256sum -c`, `gzip -dc`, `sqlite3`). Two archives: a realistic database (text
+ * columns and two indexes, about 3x compressible) and incompressible random blobs. Prints
  * times, throughput, the ratios, and sqlbk's peak RSS (from `/usr/bin/time -v`).
  *
- *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1]
+ *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1] [--data text,blobs] [--before DIR]
+ *
+ * `--before DIR` also times `sqlbk pull` from another source tree (e.g. the previous
+ * commit, `git archive HEAD~1 | tar -x -C DIR`) in the same run, with the same server.
  *
  * @module
  */
@@ -14,14 +19,18 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runBackup } from "../src/job.ts";
 import { sha256File } from "../src/gzip.ts";
+import { connectSftp } from "../src/pull/transport.ts";
+import { downloadRange } from "../src/pull/download.ts";
 import { CLI_PERMISSIONS, ROOT, run, sqlite3 } from "../tests/support/db.ts";
-import { opensshClientArgs, startSshd } from "../tests/support/sshd.ts";
+import { opensshClientArgs, type Sshd, startSshd } from "../tests/support/sshd.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     mib: { type: "string", default: "256" },
     runs: { type: "string", default: "1" },
+    data: { type: "string", default: "text,blobs" },
+    before: { type: "string" },
     concurrency: { type: "string" },
     "chunk-size": { type: "string" },
   },
@@ -41,45 +50,108 @@ async function timed(cmd: string, args: string[], env?: Record<string, string>):
   return ms;
 }
 
-const work = await Deno.makeTempDir({ prefix: "sqlbk-bench-" });
-await using sshd = await startSshd();
-try {
-  // A database of incompressible blobs, so the archive is about MIB MiB.
-  console.error(`making a ~${MIB} MiB backup...`);
-  const db = join(work, "bench.db");
-  const rows = Math.round((MIB * 1048576) / 4096);
-  await sqlite3(
-    db,
-    `PRAGMA page_size=4096; PRAGMA journal_mode=DELETE;
+/** SQL that fills a database of about `mib` MiB. */
+function fillSql(kind: string, mib: number): string {
+  if (kind === "blobs") {
+    const rows = Math.round((mib * 1048576) / 4096);
+    return `PRAGMA page_size=4096; PRAGMA journal_mode=DELETE;
 CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows})
-INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
-  );
-  const backup = await runBackup({ sourcePath: db, backupDir: join(work, "made"), strategy: "vacuum" });
-  const remote = join(sshd.remoteDir, backup.file);
+INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`;
+  }
+  // Text columns and two indexes, like an app's events table (about 290 bytes a row with its index entries).
+  const rows = Math.round((mib * 1048576) / 290);
+  return `PRAGMA page_size=4096; PRAGMA journal_mode=DELETE;
+CREATE TABLE events (id INTEGER PRIMARY KEY, account TEXT NOT NULL, kind TEXT NOT NULL, created TEXT NOT NULL, body TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows})
+INSERT INTO events (account, kind, created, body) SELECT
+  'acct-' || (abs(random()) % 20000),
+  CASE abs(random()) % 5 WHEN 0 THEN 'login' WHEN 1 THEN 'purchase' WHEN 2 THEN 'refund' WHEN 3 THEN 'view' ELSE 'logout' END,
+  strftime('%Y-%m-%dT%H:%M:%SZ', 1700000000 + x * 7, 'unixepoch'),
+  'order ' || x || ' status ' || (x % 7) || ' ref ' || hex(randomblob(12)) || ' ' ||
+    substr('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore', 1 + x % 30, 60)
+FROM c;
+CREATE INDEX events_account ON events (account, created);
+CREATE INDEX events_kind ON events (kind, created);`;
+}
+
+async function makeArchive(sshd: Sshd, work: string, kind: string): Promise<{ remote: string; dbBytes: number }> {
+  console.error(`making the ${kind} backup (~${MIB} MiB database)...`);
+  const db = join(work, `${kind}.db`);
+  await sqlite3(db, fillSql(kind, MIB));
+  const dbBytes = (await Deno.stat(db)).size;
+  const backup = await runBackup({ sourcePath: db, backupDir: join(work, `made-${kind}`), strategy: "vacuum" });
+  const dir = join(sshd.remoteDir, kind);
+  await Deno.mkdir(dir);
+  const remote = join(dir, backup.file);
   await Deno.rename(backup.path, remote);
   await Deno.writeTextFile(`${remote}.sha256`, `${await sha256File(remote)}  ${backup.file}\n`);
   await Deno.remove(db);
-  const size = (await Deno.stat(remote)).size;
-  console.error(`archive: ${backup.file}, ${(size / 1048576).toFixed(1)} MiB`);
+  return { remote, dbBytes };
+}
 
+/** `sqlbk pull` from the source tree `root`, under /usr/bin/time -v; resolves to [ms, peak RSS KiB]. */
+async function timePull(root: string, sshd: Sshd, remoteDir: string, to: string, extra: string[]) {
+  const args = [
+    "pull",
+    `${sshd.user}@127.0.0.1:${remoteDir}`,
+    "--port",
+    String(sshd.port),
+    "-i",
+    sshd.clientKey,
+    "--known-hosts",
+    sshd.knownHosts,
+    "--to",
+    to,
+    "--quiet",
+    ...extra,
+  ];
+  // The tree after the change takes --ssh-config; one from before it has no such flag.
+  const text = await Deno.readTextFile(join(root, "cli/commands/pull.ts"));
+  if (text.includes('"ssh-config"')) args.push("--ssh-config", sshd.sshConfig);
+  const t0 = performance.now();
+  const out = await run("/usr/bin/time", [
+    "-v",
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    // As `deno task sqlbk` and the compiled binaries run it.
+    "--v8-flags=--max-semi-space-size=2",
+    ...CLI_PERMISSIONS,
+    join(root, "cli/main.ts"),
+    ...args,
+  ], { cwd: root, env: { SSH_AUTH_SOCK: "", HOME: Deno.env.get("HOME") ?? "/" } });
+  const ms = performance.now() - t0;
+  if (out.code !== 0) throw new Error(`sqlbk pull (${root}) failed (${out.code}):\n${out.stderr}`);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr);
+  await Deno.remove(to, { recursive: true });
+  return [ms, rss ? Number(rss[1]) : 0] as const;
+}
+
+async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
+  const { remote, dbBytes } = await makeArchive(sshd, work, kind);
+  const remoteDir = join(sshd.remoteDir, kind);
+  const size = (await Deno.stat(remote)).size;
   const sshOpts = opensshClientArgs(sshd);
   const env = { SSH_AUTH_SOCK: "" };
-  const results: Record<string, number[]> = { sqlbk: [], sftp: [], byHand: [], scp: [] };
+  const results: Record<string, number[]> = { sqlbk: [], before: [], transfer: [], sftp: [], byHand: [], scp: [] };
   let rssKiB = 0;
+  let beforeRssKiB = 0;
+  const extra = [
+    ...(values.concurrency ? ["--concurrency", values.concurrency] : []),
+    ...(values["chunk-size"] ? ["--chunk-size", values["chunk-size"]] : []),
+  ];
   for (let i = 0; i < RUNS; i++) {
     // OpenSSH sftp, batch get.
     const sftpOut = join(work, `sftp-${i}.bck.gz`);
     const batch = join(work, "batch");
     await Deno.writeTextFile(batch, `get ${remote} ${sftpOut}\n`);
-    results.sftp.push(
-      await timed("sftp", ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`], env),
-    );
-    // The same by hand, verified with the standard tools: sftp get, sha256sum -c, gzip -dc,
-    // sqlite3 PRAGMA integrity_check (what sqlbk pull does in one command).
+    const sftpArgs = ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`];
+    results.sftp.push(await timed("sftp", sftpArgs, env));
+    // The same by hand, verified with the standard tools (what sqlbk pull does in one command).
     const handDb = join(work, `hand-${i}.db`);
     const handStart = performance.now();
-    await timed("sftp", ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`], env);
+    await timed("sftp", sftpArgs, env);
     await timed("sh", [
       "-c",
       `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.gz" | sha256sum -c --quiet && gzip -dc 'sftp-${i}.bck.gz' > '${handDb}'`,
@@ -97,70 +169,80 @@ INSERT INTO blobs (data) SELECT randomblob(4000) FROM c;`,
     );
     await Deno.remove(scpOut);
 
-    // sqlbk pull, under /usr/bin/time -v for the peak RSS.
-    const to = join(work, `pulled-${i}`);
-    const extra = [
-      ...(values.concurrency ? ["--concurrency", values.concurrency] : []),
-      ...(values["chunk-size"] ? ["--chunk-size", values["chunk-size"]] : []),
-    ];
+    // sqlbk's transfer alone, in this process: the ssh child, the pipes, SFTP, the file writes.
+    const local = join(work, `transfer-${i}`);
     const t0 = performance.now();
-    const out = await run("/usr/bin/time", [
-      "-v",
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      // As `deno task sqlbk` and the compiled binaries run it: a small young generation
-      // keeps ssh2's short-lived packet buffers from inflating the RSS (measured).
-      "--v8-flags=--max-semi-space-size=2",
-      ...CLI_PERMISSIONS,
-      join(ROOT, "cli/main.ts"),
-      "pull",
-      `${sshd.user}@127.0.0.1:${sshd.remoteDir}`,
-      "--port",
-      String(sshd.port),
-      "-i",
-      sshd.clientKey,
-      "--known-hosts",
-      sshd.knownHosts,
-      "--to",
-      to,
-      "--quiet",
-      ...extra,
-    ], { env });
-    const ms = performance.now() - t0;
-    if (out.code !== 0) throw new Error(`sqlbk pull failed (${out.code}):\n${out.stderr}`);
+    {
+      await using session = await connectSftp({
+        host: "127.0.0.1",
+        port: sshd.port,
+        user: sshd.user,
+        identityFiles: [sshd.clientKey],
+        knownHostsFile: sshd.knownHosts,
+        sshConfigPath: sshd.sshConfig,
+        agentSocket: null,
+      });
+      await downloadRange(session, remote, local, { size });
+    }
+    results.transfer.push(performance.now() - t0);
+    await Deno.remove(local);
+
+    // sqlbk pull, and the tree from before when given.
+    const [ms, rss] = await timePull(ROOT, sshd, remoteDir, join(work, `pulled-${i}`), extra);
     results.sqlbk.push(ms);
-    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr);
-    rssKiB = Math.max(rssKiB, rss ? Number(rss[1]) : 0);
-    await Deno.remove(to, { recursive: true });
+    rssKiB = Math.max(rssKiB, rss);
+    if (values.before) {
+      const [bms, brss] = await timePull(values.before, sshd, remoteDir, join(work, `before-${i}`), extra);
+      results.before.push(bms);
+      beforeRssKiB = Math.max(beforeRssKiB, brss);
+    }
   }
 
   const best = (xs: number[]) => Math.min(...xs);
+  const all = (xs: number[]) => xs.map((m) => (m / 1000).toFixed(2)).join(", ");
   const openssh = best(results.sftp);
-  console.log(`pull of ${(size / 1048576).toFixed(1)} MiB over loopback (best of ${RUNS}; sshd ${sshd.port}):`);
+  const row = (label: string, ms: number, tail = "") =>
+    console.log(
+      `  ${label.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(6)} s  ${mibps(size, ms).padStart(9)}  ${
+        (openssh / ms).toFixed(2)
+      }x sftp${tail}`,
+    );
   console.log(
-    `  sqlbk pull (download + verify) ${(best(results.sqlbk) / 1000).toFixed(2)} s  ${
-      mibps(size, best(results.sqlbk))
-    }  ratio to OpenSSH sftp ${(openssh / best(results.sqlbk)).toFixed(2)}x  peak RSS ${
-      (rssKiB / 1024).toFixed(0)
-    } MiB`,
+    `\n${kind}: database ${(dbBytes / 1048576).toFixed(0)} MiB, archive ${
+      (size / 1048576).toFixed(1)
+    } MiB, over loopback (best of ${RUNS}; throughput of the archive):`,
   );
-  console.log(`  OpenSSH sftp get               ${(openssh / 1000).toFixed(2)} s  ${mibps(size, openssh)}`);
+  row("sqlbk transfer alone (no verification)", best(results.transfer));
+  row(
+    "sqlbk pull (download + verify)",
+    best(results.sqlbk),
+    `  peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`,
+  );
+  if (values.before) {
+    row(
+      `sqlbk pull from ${values.before}`,
+      best(results.before),
+      `  peak RSS ${(beforeRssKiB / 1024).toFixed(0)} MiB`,
+    );
+  }
+  row("OpenSSH sftp get", openssh);
+  row("scp", best(results.scp));
+  row("sftp + sha256sum + gzip -dc + integrity_check", best(results.byHand));
   console.log(
-    `  scp                            ${(best(results.scp) / 1000).toFixed(2)} s  ${mibps(size, best(results.scp))}`,
+    `  all runs: transfer ${all(results.transfer)} s; pull ${all(results.sqlbk)} s${
+      values.before ? `; before ${all(results.before)} s` : ""
+    }; sftp ${all(results.sftp)} s; scp ${all(results.scp)} s; by hand ${all(results.byHand)} s`,
   );
-  console.log(
-    `  sftp + sha256sum + gzip -dc + sqlite3 integrity_check (the same checks by hand) ${
-      (best(results.byHand) / 1000).toFixed(2)
-    } s; sqlbk pull ratio to it ${(best(results.byHand) / best(results.sqlbk)).toFixed(2)}x`,
-  );
-  console.log(
-    `  target: >= 0.80x OpenSSH throughput, peak RSS < 150 MiB (all runs: sqlbk ${
-      results.sqlbk.map((m) => (m / 1000).toFixed(2)).join(", ")
-    } s; sftp ${results.sftp.map((m) => (m / 1000).toFixed(2)).join(", ")} s; scp ${
-      results.scp.map((m) => (m / 1000).toFixed(2)).join(", ")
-    } s)`,
-  );
+  console.log("  targets: transfer >= 0.90x sftp; pull no slower than before; peak RSS < 150 MiB");
+}
+
+const work = await Deno.makeTempDir({ prefix: "sqlbk-bench-" });
+await using sshd = await startSshd();
+try {
+  for (const kind of values.data.split(",")) {
+    if (kind !== "text" && kind !== "blobs") throw new Error(`--data: unknown kind "${kind}" (text, blobs)`);
+    await bench(sshd, work, kind);
+  }
 } finally {
   await Deno.remove(work, { recursive: true }).catch(() => {});
 }

@@ -1,4 +1,4 @@
-import { assertEquals, assertStringIncludes } from "./support/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
 import { listDir, run, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
@@ -194,9 +194,24 @@ Deno.test("sqlbk pull without an ssh binary says how to get one (exit 2), and SQ
   assertStringIncludes(oneLine(out.stderr), `"ssh": not found on PATH`);
   // A wrapper named by SQLBK_SSH is what runs.
   const wrapper = dir.join("ssh-wrapper");
-  await Deno.writeTextFile(wrapper, `#!/bin/sh\necho ran >> '${dir.join("ran")}'\nexec ssh "$@"\n`);
+  await Deno.writeTextFile(wrapper, `#!/bin/sh\necho "$*" >> '${dir.join("ran")}'\nexec ssh "$@"\n`);
   await Deno.chmod(wrapper, 0o755);
   out = await sqlbk(pullArgs(s, dir.join("p")), { env: env(dir.path, { SQLBK_SSH: wrapper }) });
   assertEquals(out.code, 0, out.stderr);
-  assertEquals(await Deno.readTextFile(dir.join("ran")), "ran\n");
+  // The session itself went through it (ssh -G, which reads the effective cipher list, may too).
+  assert((await Deno.readTextFile(dir.join("ran"))).split("\n").some((l) => l.endsWith("-s -- 127.0.0.1 sftp")));
+});
+
+Deno.test("sqlbk pull with no cipher in common fails at once with both offers, and is not retried", async () => {
+  await using s = await startSshd({ config: ["Ciphers aes256-ctr"] });
+  await using dir = await tempDir();
+  const config = dir.join("ssh_config");
+  await Deno.writeTextFile(config, `${await Deno.readTextFile(s.sshConfig)}  Ciphers chacha20-poly1305@openssh.com\n`);
+  const args = pullArgs(s, dir.join("p")).map((a) => (a === s.sshConfig ? config : a));
+  const out = await sqlbk(args, { env: env(dir.path) });
+  assertEquals(out.code, 1, out.stderr);
+  const line = oneLine(out.stderr);
+  assertStringIncludes(line, "no algorithm in common");
+  assertStringIncludes(line, "aes256-ctr");
+  assert(!out.stderr.includes("retrying"));
 });

@@ -226,3 +226,24 @@ Deno.test("an explicit SQLBK_LIBZ that does not load is a configuration error (e
   assertEquals(verify.code, 2, verify.stderr);
   assertStringIncludes(verify.stderr, `Cannot load SQLBK_LIBZ="${missing}"`);
 });
+
+Deno.test("ssh is asked for AES-GCM first only when no Ciphers is configured; a Ciphers line in the ssh config wins", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const aes = Deno.build.os !== "linux" || (await run("grep", ["-qw", "aes", "/proc/cpuinfo"])).code === 0;
+  {
+    await using session = await connectSftp(options(s));
+    assertEquals(session.cipher, aes ? "aes128-gcm@openssh.com" : "chacha20-poly1305@openssh.com");
+  }
+  {
+    await using session = await connectSftp(options(s, { preferAesGcm: false }));
+    assertEquals(session.cipher, "chacha20-poly1305@openssh.com");
+  }
+  const config = dir.join("ssh_config");
+  await Deno.writeTextFile(
+    config,
+    `${await Deno.readTextFile(s.sshConfig)}  Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com\n`,
+  );
+  await using session = await connectSftp(options(s, { sshConfigPath: config }));
+  assertEquals(session.cipher, "chacha20-poly1305@openssh.com");
+});

@@ -190,9 +190,9 @@ function _backoffMs(attempt: number, baseMs: number): number {
   return Math.min(30_000, baseMs * 2 ** attempt);
 }
 
-/** A connection failure that may pass (refused, timed out, dropped), as opposed to auth or host-key errors. */
+/** A connection failure that may pass (refused, timed out, dropped), as opposed to auth, host-key or algorithm errors. */
 function _isTransient(err: unknown): err is SshError {
-  return err instanceof SshError && ["refused", "timeout", "connection"].includes(err.kind);
+  return err instanceof SshError && err.retryable;
 }
 
 /**

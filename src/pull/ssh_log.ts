@@ -197,6 +197,14 @@ export function explainSshFailure(log: SshLog, code: number | null, ctx: Failure
       }${unusable} (is the public key in the server's authorized_keys? give another with --identity FILE or load it into ssh-agent)`,
     );
   }
+  if ((m = log.find(/^Unable to negotiate with (?:\S+ port \d+: )?(.*)$/))) {
+    return new SshError(
+      "connection",
+      `Cannot connect to ${where}: ssh and the server have no algorithm in common: ${
+        printable(m[1])
+      } (allow one on either side: Ciphers, KexAlgorithms, HostKeyAlgorithms or MACs in the ssh config or ssh_options)`,
+    );
+  }
   if (log.find(/timed out|Operation timed out|not responding/i)) {
     return new SshError(
       "timeout",

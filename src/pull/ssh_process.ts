@@ -108,9 +108,12 @@ export class SshProcess implements ByteChannel {
     this.#onEnd = explain;
   }
 
-  /** Writes to ssh's stdin. */
+  /**
+   * Writes to ssh's stdin. A failed write (a broken pipe: ssh is exiting) is not the error
+   * to report: the end of ssh's stdout follows, with the error built from what ssh said.
+   */
   write(bytes: Uint8Array): Promise<void> {
-    return this.#writer.write(bytes);
+    return this.#writer.write(bytes).catch(() => {});
   }
 
   /** Delivers ssh's stdout to `sink`, read straight into one reused buffer. */
@@ -142,7 +145,8 @@ export class SshProcess implements ByteChannel {
   /** Ends stdin (ssh then closes the session); ssh is killed when it does not exit within 3 s. */
   async close(): Promise<void> {
     this.#closing = true;
-    await this.#writer.close().catch(() => {});
+    // Not awaited: a stopped server leaves the pipe full, and the close would wait forever.
+    this.#writer.close().catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const quit = await Promise.race([
       this.exited.then(() => true),

@@ -9,7 +9,7 @@
 import { dirname } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { type Attributes, type DirEntry, FX, SftpClient } from "./sftp.ts";
-import { sshArgs, type SshArgsOptions, sshBinary } from "./ssh_args.ts";
+import { aesFirstCiphers, sshArgs, type SshArgsOptions, sshBinary } from "./ssh_args.ts";
 import { printable, SshError } from "./ssh_error.ts";
 import { explainSshFailure, type FailureContext } from "./ssh_log.ts";
 import { SshProcess } from "./ssh_process.ts";
@@ -23,6 +23,11 @@ export interface ConnectOptions extends SshArgsOptions {
   sshCommand?: string;
   /** Receives warnings (insecure mode, a newly recorded host key). Default: `console.error`. */
   onWarning?: (message: string) => void;
+  /**
+   * Put AES-GCM first in OpenSSH's default cipher list when no `Ciphers` is configured and
+   * the CPU has AES instructions (see `aesFirstCiphers`). Default true.
+   */
+  preferAesGcm?: boolean;
 }
 
 /** A remote directory entry. */
@@ -273,7 +278,10 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
     // ssh records a new key only in a file whose directory exists.
     await Deno.mkdir(dirname(options.knownHostsFile), { recursive: true, mode: 0o700 });
   }
-  const ssh = SshProcess.spawn(sshBinary(options.sshCommand), args, {
+  const binary = sshBinary(options.sshCommand);
+  const ciphers = options.preferAesGcm === false ? null : await aesFirstCiphers(binary, args);
+  if (ciphers !== null) args.splice(args.length - 4, 0, "-o", ciphers);
+  const ssh = SshProcess.spawn(binary, args, {
     // With the check skipped, ssh "adds" every key to /dev/null: not worth a warning.
     onWarning: (line) => options.insecureSkipHostKeyCheck && /Permanently added/.test(line) ? {} : warn(line),
   });
