@@ -22,7 +22,7 @@ import { sha256File } from "../src/gzip.ts";
 import { connectSftp } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { CLI_PERMISSIONS, ROOT, run, sqlite3 } from "../tests/support/db.ts";
-import { opensshClientArgs, type Sshd, startSshd } from "../tests/support/sshd.ts";
+import { opensshClientArgs, type Sshd, sshdConnectOptions, startSshd } from "../tests/support/sshd.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -173,15 +173,7 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     const local = join(work, `transfer-${i}`);
     const t0 = performance.now();
     {
-      await using session = await connectSftp({
-        host: "127.0.0.1",
-        port: sshd.port,
-        user: sshd.user,
-        identityFiles: [sshd.clientKey],
-        knownHostsFile: sshd.knownHosts,
-        sshConfigPath: sshd.sshConfig,
-        agentSocket: null,
-      });
+      await using session = await connectSftp(sshdConnectOptions(sshd));
       await downloadRange(session, remote, local, { size });
     }
     results.transfer.push(performance.now() - t0);

@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { connectSftp } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { run } from "../tests/support/db.ts";
-import { opensshClientArgs, startSshd } from "../tests/support/sshd.ts";
+import { opensshClientArgs, sshdConnectOptions, startSshd } from "../tests/support/sshd.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { mib: { type: "string", default: "256" } } });
 const size = Number(values.mib) * 1024 * 1024;
@@ -27,16 +27,7 @@ try {
   const mibps = (ms: number) => `${(size / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
   const ciphers = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"];
   for (const cipher of ciphers) {
-    await using session = await connectSftp({
-      host: "127.0.0.1",
-      port: sshd.port,
-      user: sshd.user,
-      identityFiles: [sshd.clientKey],
-      knownHostsFile: sshd.knownHosts,
-      agentSocket: null,
-      sshConfigPath: sshd.sshConfig,
-      sshOptions: [`Ciphers=${cipher}`],
-    });
+    await using session = await connectSftp({ ...sshdConnectOptions(sshd), sshOptions: [`Ciphers=${cipher}`] });
     const t0 = performance.now();
     await downloadRange(session, remote, local, { size });
     const ms = performance.now() - t0;

@@ -3,22 +3,12 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { run, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
-import { pullArgs, type Sshd, startAgent, startSshd } from "./support/sshd.ts";
+import { pullArgs, type Sshd, sshdConnectOptions, startAgent, startSshd } from "./support/sshd.ts";
 import { type ConnectOptions, connectSftp, SshError } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 
 function options(s: Sshd, extra: Partial<ConnectOptions> = {}): ConnectOptions {
-  return {
-    host: "127.0.0.1",
-    port: s.port,
-    user: s.user,
-    identityFiles: [s.clientKey],
-    knownHostsFile: s.knownHosts,
-    agentSocket: null,
-    sshConfigPath: s.sshConfig,
-    batchMode: true,
-    ...extra,
-  };
+  return { ...sshdConnectOptions(s), ...extra };
 }
 
 async function randomFile(path: string, bytes: number): Promise<string> {

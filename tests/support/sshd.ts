@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { run } from "./db.ts";
+import type { ConnectOptions } from "../../src/pull/transport.ts";
 
 /** A running test sshd. */
 export interface Sshd extends AsyncDisposable {
@@ -69,6 +70,23 @@ export function opensshClientArgs(server: Pick<Sshd, "clientKey" | "knownHosts" 
     "-o",
     "IdentitiesOnly=yes",
   ];
+}
+
+/**
+ * In-process connection options for `server` (`connectSftp()`): its client key, known_hosts
+ * and ssh config, no agent, never a prompt.
+ */
+export function sshdConnectOptions(server: Sshd): ConnectOptions {
+  return {
+    host: "127.0.0.1",
+    port: server.port,
+    user: server.user,
+    identityFiles: [server.clientKey],
+    knownHostsFile: server.knownHosts,
+    sshConfigPath: server.sshConfig,
+    agentSocket: null,
+    batchMode: true,
+  };
 }
 
 /** The `sqlbk pull` arguments that fetch from `server` into `to`, with its key and known_hosts. */
