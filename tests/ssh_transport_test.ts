@@ -104,6 +104,8 @@ for (
     ["only chacha20-poly1305", ["Ciphers chacha20-poly1305@openssh.com"], "chacha20-poly1305@openssh.com"],
     ["only aes-ctr", ["Ciphers aes128-ctr,aes256-ctr"], "aes"],
     ["only ecdh-sha2-nistp256 key exchange", ["KexAlgorithms ecdh-sha2-nistp256"], ""],
+    ["only sntrup761x25519 key exchange", ["KexAlgorithms sntrup761x25519-sha512@openssh.com"], ""],
+    ["only diffie-hellman-group14 key exchange", ["KexAlgorithms diffie-hellman-group14-sha256"], ""],
   ] as const
 ) {
   Deno.test(`a server offering ${what} serves a download that matches byte for byte`, async () => {

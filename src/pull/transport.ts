@@ -276,7 +276,7 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
   }
   if (options.acceptNew && options.knownHostsFile !== undefined && !options.insecureSkipHostKeyCheck) {
     // ssh records a new key only in a file whose directory exists.
-    await Deno.mkdir(dirname(options.knownHostsFile), { recursive: true, mode: 0o700 });
+    await Deno.mkdir(dirname(options.knownHostsFile), { recursive: true, mode: 0o700 }).catch(() => {}); // else ssh says why
   }
   const binary = sshBinary(options.sshCommand);
   const ciphers = options.preferAesGcm === false ? null : await aesFirstCiphers(binary, args);
@@ -290,7 +290,7 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
     ssh.log.authenticating ? printable(`${ssh.log.authenticating.user}@${ssh.log.authenticating.where}`) : ctx.label;
   ssh.onEnd((exit) => {
     if (session === null) return explainSshFailure(ssh.log, exit.code, ctx);
-    const last = ssh.log.messages.at(-1);
+    const last = ssh.log.messages.filter((l) => !/^(Authenticated to|Transferred:|Bytes per second)/.test(l)).at(-1);
     const err = new SshError(
       /not responding|timed out/i.test(last ?? "") ? "timeout" : "connection",
       `Connection to ${session.label} was lost${last ? `: ${printable(last.replace(/^ssh: /, ""))}` : ""}`,
