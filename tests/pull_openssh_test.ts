@@ -179,3 +179,57 @@ Deno.test("sqlbk pull from a server stopped (SIGSTOP) mid-download fails within 
   assertStringIncludes(again.stderr, `resuming ${NAME} at ${kept} of ${size} bytes`);
   assertEquals(await Deno.readFile(join(local, NAME)), await Deno.readFile(archive));
 });
+
+Deno.test("sqlbk pull fetches from a paramiko SFTP server (not OpenSSH)", async () => {
+  await using dir = await tempDir();
+  const hostKey = await keygen(dir.join("host_key"));
+  const clientKey = await keygen(dir.join("client_key"));
+  const remote = dir.join("remote");
+  await Deno.mkdir(remote);
+  await placeBackup(remote, NAME, { rows: 50 });
+  const script = new URL("./support/paramiko_sftpd.py", import.meta.url).pathname;
+  // Debian's python3-paramiko is in the system Python (a pyenv or venv python3 on PATH may lack it).
+  const server = new Deno.Command("/usr/bin/python3", {
+    args: [script, hostKey, `${clientKey}.pub`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = server.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the paramiko server did not start");
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    const port = Number(text.trim());
+    const kh = dir.join("known_hosts");
+    await Deno.writeTextFile(kh, `[127.0.0.1]:${port} ${await publicLine(hostKey)}\n`);
+    const config = dir.join("ssh_config");
+    await Deno.writeTextFile(config, `Host *\n  GlobalKnownHostsFile /dev/null\n`);
+    const out = await sqlbk([
+      "pull",
+      `127.0.0.1:${remote}`,
+      "--port",
+      String(port),
+      "-i",
+      clientKey,
+      "--known-hosts",
+      kh,
+      "--ssh-config",
+      config,
+      "--to",
+      dir.join("p"),
+      "--json",
+    ], { env: env(dir.path) });
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(JSON.parse(out.stdout).file, NAME);
+    assertEquals(await Deno.readFile(join(dir.join("p"), NAME)), await Deno.readFile(join(remote, NAME)));
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+  }
+});
