@@ -9,7 +9,7 @@ import { formatBytes } from "../progress.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
 import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
-import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions } from "./pull.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, CONNECTION_NOTE, connectionOptions } from "./pull.ts";
 
 /** One line for the command list. */
 export const summary = "List backups in a local directory or on a server (database, time, size)";
@@ -31,6 +31,8 @@ Options:
                              {"database","file","time","strategy","bytes","verified","latest","future"}
 ${CONNECTION_HELP}
   -h, --help                 show this help
+
+${CONNECTION_NOTE}
 
 Exit codes: 0 ok, 1 failure (directory missing, connection), 2 usage error.
 

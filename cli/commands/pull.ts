@@ -35,9 +35,10 @@ export const CONNECTION_HELP =
       --insecure-skip-host-key-check
                              do not verify the server's identity at all (warns every time)
       --ssh-config FILE      ssh config file, passed to ssh -F (default: ~/.ssh/config)
-      --timeout DUR          connection timeout, Go duration or seconds (default: 30s)
+      --timeout DUR          connection timeout, Go duration or seconds (default: 30s)`;
 
-The connection is the system's OpenSSH client (ssh -s HOST sftp; SQLBK_SSH names another
+/** How the connection is made, for the help texts of `pull` and `list`. */
+export const CONNECTION_NOTE = `The connection is the system's OpenSSH client (ssh -s HOST sftp; SQLBK_SSH names another
 binary): its host keys, keys, agent, certificates and ssh config (ProxyJump, Match) apply.`;
 
 /** The help text. */
@@ -72,6 +73,8 @@ ${REPORT_HELP}
   -q, --quiet                no log lines on stderr (errors still print)
   -h, --help                 show this help
 
+${CONNECTION_NOTE}
+
 Downloads go to <name>.partial; an interrupted download of an unchanged remote file (same
 size and modification time) resumes. A file already present and verified is skipped.
 
@@ -86,6 +89,7 @@ Examples:
   sqlbk pull backup@db1.example.com:/var/backups/app --to /srv/pulled --keep-last 14
   sqlbk pull sftp://db1:2222/var/backups --db app --decompress --json
   sqlbk pull --config /etc/sqlbk-pull.toml
+  sqlbk pull db1:/var/backups/app --ssh-config /etc/sqlbk/ssh_config   # e.g. a ProxyJump there
 `;
 
 /** The flag table of the connection options. */
