@@ -1,6 +1,5 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { sshArgs, sshBinary } from "../src/pull/ssh_args.ts";
-import { printable } from "../src/pull/ssh_error.ts";
 import { ConfigError } from "../src/errors.ts";
 import { run } from "./support/db.ts";
 
@@ -94,9 +93,4 @@ Deno.test("the real ssh accepts every option sshArgs() builds (ssh -G parses the
       "userknownhostsfile /k/known_hosts",
     ]
   ) assert(out.stdout.split("\n").includes(line), `ssh -G has "${line}"`);
-});
-
-Deno.test("printable() escapes control characters in server text", () => {
-  assertEquals(printable("ok\x1b[2J\r\nx\x7f"), "ok\\x1b[2J\\x0d\\x0ax\\x7f");
-  assertEquals(printable("x".repeat(10), 4), "xxxx...");
 });

@@ -60,13 +60,13 @@ export class SshLog {
       else if ((m = /^Offering public key: (.+?) \S+ SHA256:\S+/.exec(d))) this.offered.push(m[1]);
       else if ((m = /^Server accepts key: (.+?) \S+ SHA256:\S+/.exec(d))) this.acceptedUnusable.push(m[1]);
       else if ((m = /^kex: server->client cipher: (\S+)/.exec(d))) this.cipher = m[1];
-      else if (d.startsWith("Authentication succeeded")) {
-        this.authenticated = true;
-        this.acceptedUnusable.length = 0;
-      }
       return;
     }
     if (line.startsWith("debug") || line.trim() === "") return;
+    if (line.startsWith("Authenticated to ")) {
+      this.authenticated = true;
+      this.acceptedUnusable.length = 0;
+    }
     if (/^Warning: Permanently added/.test(line) && this.hostKey) {
       this.#warn(`${printable(line.slice(9).replace(/\.$/, ""))}, key fingerprint ${this.hostKey.fingerprint}`);
     } else if (/^Warning: /.test(line)) this.#warn(printable(line.slice(9)));
