@@ -3,7 +3,7 @@
  * `sqlbk` command line.
  *
  * Two strategies take a snapshot without stalling the app: `online` (SQLite's Online
- * Backup API, a few pages a step) and `vacuum` (`VACUUM INTO`). The snapshot is gzipped
+ * Backup API, a few pages a step) and `vacuum` (`VACUUM INTO`). The snapshot is gzipped (or zstd-compressed)
  * on every core and published atomically as
  * `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz` with a `.sha256` sidecar.
  *
@@ -81,7 +81,26 @@ export {
 } from "./src/verify.ts";
 export { applyRetention, type RetentionOptions } from "./src/retention.ts";
 export { publishArchive, type PublishedArchive, sweepLeftovers } from "./src/archive.ts";
-export { gunzipFile, gzipFile, type GzipOptions, type GzipResult } from "./src/gzip.ts";
+export { gzipFile, type GzipOptions, type GzipResult } from "./src/codecs/gzip.ts";
+export { openUnzstd, zstdFile } from "./src/codecs/zstd.ts";
+export {
+  type Codec,
+  codecOfName,
+  compressFile,
+  type CompressOptions,
+  type CompressResult,
+  detectFormat,
+  isCorruptData,
+  openDecompressor,
+} from "./src/codecs/codec.ts";
+export { DecompressError, type Decompressor, type DecompressSink } from "./src/codecs/decompressor.ts";
+export {
+  decompressFile,
+  type DecompressFileOptions,
+  type DecompressFileResult,
+  gunzipFile,
+} from "./src/codecs/decompress_file.ts";
+export { checkDatabase, type CheckLevel, type CheckOptions, type CheckResult } from "./src/integrity.ts";
 export { jsonLogger, type Logger, type LogRecord, silentLogger, textLogger } from "./src/logger.ts";
 export { ConfigError, ExitCode, VerifyError } from "./src/errors.ts";
 export {
@@ -160,7 +179,7 @@ export {
 export { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, type DownloadOptions, downloadRange } from "./src/pull/download.ts";
 export { sshArgs, type SshArgsOptions, sshBinary } from "./src/pull/ssh_args.ts";
 export { printable } from "./src/pull/ssh_error.ts";
-export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/gunzip.ts";
+export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/codecs/gunzip.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";
 export {
   backupStatus,

@@ -18,7 +18,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runBackup } from "../src/job.ts";
-import { sha256File } from "../src/gzip.ts";
+import { sha256File } from "../src/hash.ts";
 import { connectSftp } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { CLI_PERMISSIONS, ROOT, run, sqlite3 } from "../tests/support/db.ts";

@@ -1,5 +1,6 @@
 /**
- * Publishing a snapshot: gzip it while hashing the compressed bytes into `.<final>.tmp`,
+ * Publishing a snapshot: compress it (gzip or zstd, as the final name says) while hashing
+ * the compressed bytes into `.<final>.tmp`,
  * fsync, write the `.<final>.sha256` sidecar (temp, fsync, link), then move the archive to
  * its final name without ever overwriting, and fsync the directory. The sidecar goes first
  * so that a run killed between the two leaves at worst a sidecar without its archive
@@ -10,7 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { gzipFile, type GzipOptions } from "./gzip.ts";
+import { codecOfName, compressFile, type CompressOptions } from "./codecs/codec.ts";
 import { AlreadyExistsError, exists, publishFile, removeIfExists, writeFileAtomic } from "./fs.ts";
 import { archiveTempName, parseBackupName, sidecarName } from "./naming.ts";
 
@@ -33,8 +34,9 @@ export interface PublishedArchive {
  * files are removed and the error (write, flush, fsync, close) is thrown.
  *
  * @param snapshotPath the finished snapshot
- * @param finalPath where the archive goes, e.g. `backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz`
- * @param options gzip options (level, workers, signal, onProgress)
+ * @param finalPath where the archive goes, e.g. `backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz`; a name
+ *   ending in `.zst` is compressed with zstd, any other with gzip
+ * @param options compression options (level, workers, signal, onProgress)
  *
  * @example
  * ```ts
@@ -44,7 +46,7 @@ export interface PublishedArchive {
 export async function publishArchive(
   snapshotPath: string,
   finalPath: string,
-  options: GzipOptions = {},
+  options: CompressOptions = {},
 ): Promise<PublishedArchive> {
   await assertNameFree(finalPath);
   const dir = dirname(finalPath);
@@ -66,7 +68,7 @@ export async function publishArchive(
   try {
     let result;
     try {
-      result = await gzipFile(snapshotPath, file, options);
+      result = await compressFile(codecOfName(finalPath) ?? "gzip", snapshotPath, file, options);
       await file.sync();
     } finally {
       file.close();

@@ -5,6 +5,7 @@
  */
 
 import { DEFAULTS } from "./config.ts";
+import { LEVELS } from "./codecs/levels.ts";
 
 /**
  * The template: every key with its default and what it does. It parses as a valid config
@@ -50,8 +51,13 @@ max_duration = "${DEFAULTS.max_duration}"
 # (with their sidecars); 0 keeps all. Default: ${DEFAULTS.keep_last}.
 keep_last = ${DEFAULTS.keep_last}
 
-# Gzip level, 1 (fastest) to 9 (smallest). Default: ${DEFAULTS.compression_level}.
-compression_level = ${DEFAULTS.compression_level}
+# "gzip" (the Go tools read only gzip) or "zstd" (faster and smaller, named .bck.zst).
+# Default: "${DEFAULTS.compression}".
+compression = "${DEFAULTS.compression}"
+
+# The codec's level: gzip 1 (fastest) to 9 (smallest), default ${DEFAULTS.compression_level};
+# zstd 1 (fastest) to 19 (smallest), default ${LEVELS.zstd.default}. Unset: the codec's default.
+# compression_level = ${DEFAULTS.compression_level}
 
 # Check every snapshot before it is published: "quick" (PRAGMA quick_check: b-trees and
 # page accounting), "full" (PRAGMA integrity_check: also every index entry; slower on large

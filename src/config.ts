@@ -1,7 +1,7 @@
 /**
  * The TOML configuration: the Go tool's flat keys (`source_path`, `backup_dir`,
  * `strategy`, `pages_per_step`, `sleep_interval`), the additive keys (`keep_last`,
- * `max_duration`, `compression_level`), `[databases.<name>]` tables for several
+ * `max_duration`, `compression`, `compression_level`), `[databases.<name>]` tables for several
  * databases, and a `[pull]` table for the pull client.
  *
  * @module
@@ -13,6 +13,7 @@ import { DurationError, formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
 import { databaseStem } from "./naming.ts";
 import { DEFAULT_MAX_AGE, MONITOR_KEYS, type MonitorConfig, parseMonitorKeys } from "./monitor/monitor_config.ts";
+import { type Codec, CODEC_NAMES, LEVELS } from "./codecs/levels.ts";
 
 /** The two ways to take a snapshot. */
 export type Strategy = "online" | "vacuum";
@@ -46,7 +47,9 @@ export interface BackupConfig {
   maxDurationMs: number;
   /** Keep this many newest backups of the database; 0 keeps all. Default 0. */
   keepLast: number;
-  /** Gzip level 1 to 9. Default 6. */
+  /** `gzip` (default; the Go tools read it) or `zstd` (faster, smaller; `.bck.zst`). */
+  compression: Codec;
+  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 1). */
   compressionLevel: number;
   /** The check a snapshot passes before it is published. Default `quick`. */
   check: SnapshotCheck;
@@ -70,7 +73,9 @@ export interface BackupConfigInput {
   maxDuration?: number | string;
   /** Newest backups to keep; 0 keeps all. Default 0. */
   keepLast?: number;
-  /** Gzip level 1 to 9. Default 6. */
+  /** `gzip` or `zstd`. Default `gzip`. */
+  compression?: Codec;
+  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 1). */
   compressionLevel?: number;
   /** The check a snapshot passes before it is published: `quick`, `full` or `none`. Default `quick`. */
   check?: SnapshotCheck;
@@ -96,6 +101,8 @@ export const DEFAULTS = {
   sleep_interval: "10ms",
   max_duration: "1h",
   keep_last: 0,
+  compression: "gzip" as Codec,
+  /** gzip's default level; zstd's is {@link LEVELS}.zstd.default. */
   compression_level: 6,
   check: "quick" as SnapshotCheck,
   max_age: DEFAULT_MAX_AGE,
@@ -110,6 +117,7 @@ export const BACKUP_KEYS = [
   "sleep_interval",
   "max_duration",
   "keep_last",
+  "compression",
   "compression_level",
   "check",
   "max_age",
@@ -199,6 +207,7 @@ interface _Layer {
   sleep_interval?: number;
   max_duration?: number;
   keep_last?: number;
+  compression?: Codec;
   compression_level?: number;
   check?: SnapshotCheck;
 }
@@ -220,9 +229,18 @@ function _layer(table: Record<string, unknown>, where: string, origin: string): 
     sleep_interval: _duration(table, "sleep_interval", where, origin),
     max_duration: _duration(table, "max_duration", where, origin),
     keep_last: _int(table, "keep_last", where, origin, 0),
-    compression_level: _int(table, "compression_level", where, origin, 1, 9),
+    compression: _codec(table, where, origin),
+    compression_level: _int(table, "compression_level", where, origin, 1, LEVELS.zstd.max),
     check: check as SnapshotCheck | undefined,
   };
+}
+
+function _codec(table: Record<string, unknown>, where: string, origin: string): Codec | undefined {
+  const value = _string(table, "compression", where, origin);
+  if (value !== undefined && !CODEC_NAMES.includes(value as Codec)) {
+    _fail(origin, `invalid "compression"${where} "${value}": expected "gzip" or "zstd"`);
+  }
+  return value as Codec | undefined;
 }
 
 function _strip(layer: _Layer): _Layer {
@@ -239,6 +257,15 @@ function _finish(name: string | undefined, layer: _Layer, where: string, origin:
       `invalid "source_path"${where} "${layer.source_path}": a file name starting with a dot makes hidden backup names that list, pull and retention never see (link or rename it to a name without the leading dot)`,
     );
   }
+  const compression = layer.compression ?? DEFAULTS.compression;
+  const range = LEVELS[compression];
+  const level = layer.compression_level ?? range.default;
+  if (level < range.min || level > range.max) {
+    _fail(
+      origin,
+      `invalid "compression_level"${where} ${level}: expected a whole number from ${range.min} to ${range.max} for ${compression}`,
+    );
+  }
   return {
     name: name ?? databaseStem(layer.source_path),
     sourcePath: layer.source_path,
@@ -248,7 +275,8 @@ function _finish(name: string | undefined, layer: _Layer, where: string, origin:
     sleepIntervalMs: layer.sleep_interval ?? parseDuration(DEFAULTS.sleep_interval),
     maxDurationMs: layer.max_duration ?? parseDuration(DEFAULTS.max_duration),
     keepLast: layer.keep_last ?? DEFAULTS.keep_last,
-    compressionLevel: layer.compression_level ?? DEFAULTS.compression_level,
+    compression,
+    compressionLevel: level,
     check: layer.check ?? DEFAULTS.check,
   };
 }
@@ -448,6 +476,7 @@ export function normalizeBackupConfig(input: BackupConfigInput | BackupConfig): 
     sleep_interval: asText(i.sleepInterval ?? i.sleepIntervalMs),
     max_duration: asText(i.maxDuration ?? i.maxDurationMs),
     keep_last: i.keepLast,
+    compression: i.compression,
     compression_level: i.compressionLevel,
     check: i.check,
   };

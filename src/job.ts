@@ -25,7 +25,7 @@ import {
   sidecarNames,
 } from "./naming.ts";
 import { parseSidecar } from "./verify.ts";
-import { sha256File } from "./gzip.ts";
+import { sha256File } from "./hash.ts";
 import { writeFileAtomic } from "./fs.ts";
 import { assertNameFree, DirectoryLock, publishArchive, snapshotTempName } from "./archive.ts";
 import { applyRetention } from "./retention.ts";
@@ -79,7 +79,7 @@ export interface BackupResult {
 export interface BackupProgress {
   /** The database being backed up. */
   database: string;
-  /** `snapshot` (copying pages) or `compress` (gzip). */
+  /** `snapshot` (copying pages) or `compress` (gzip or zstd). */
   phase: "snapshot" | "compress";
   /** Units done in this phase (pages, or bytes). */
   done: number;
@@ -239,7 +239,7 @@ export async function runBackup(
         files: lock.swept,
       });
     }
-    const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy);
+    const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy, cfg.compression);
     const finalPath = join(cfg.backupDir, file);
     await assertNameFree(finalPath); // before the snapshot, so a taken name costs no work
     snapshot = resolve(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type Codec, CODEC_EXTENSIONS } from "./codecs/levels.ts";
+
 /** A backup file name taken apart. */
 export interface BackupName {
   /** The file name as given. */
@@ -15,15 +17,18 @@ export interface BackupName {
   time: Date;
   /** The strategy, when the name carries one (`online`, `vacuum`, ...). */
   strategy: string | null;
-  /** Whether the file is a gzip archive (`.bck.gz`) rather than a plain `.db` snapshot. */
+  /** Whether the file is an archive (`.bck.gz`, `.bck.zst`) rather than a plain `.db` snapshot. */
   compressed: boolean;
+  /** The archive's codec by its extension (`.gz` gzip, `.zst` zstd), or null for a plain `.db`. */
+  codec: Codec | null;
   /** Which grammar matched: `dashed` (ours), `compact`, or `id`. */
   grammar: "dashed" | "compact" | "id";
 }
 
-const _DASHED = /^(.+)-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})Z-([A-Za-z0-9_]+)\.bck\.gz$/;
-const _COMPACT = /^(.+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([A-Za-z0-9_]+)\.bck\.gz$/;
-const _ID = /^(.+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(\.bck\.gz|\.db)$/;
+const _DASHED = /^(.+)-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})Z-([A-Za-z0-9_]+)\.bck\.(gz|zst)$/;
+const _COMPACT = /^(.+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([A-Za-z0-9_]+)\.bck\.(gz|zst)$/;
+const _ID = /^(.+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:\.bck\.(gz|zst)|\.db)$/;
+const _CODECS: Record<string, Codec> = { gz: "gzip", zst: "zstd" };
 
 function _pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
@@ -58,17 +63,20 @@ export function databaseStem(sourcePath: string): string {
 }
 
 /**
- * The name a backup is published under: `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz`.
+ * The name a backup is published under: `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz`,
+ * or `.bck.zst` for a zstd archive.
  *
  * @example
  * ```ts
  * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "vacuum");
  * // "app-2025-07-01T10-30-00Z-vacuum.bck.gz"
+ * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "online", "zstd");
+ * // "app-2025-07-01T10-30-00Z-online.bck.zst"
  * ```
  */
-export function formatBackupName(stem: string, time: Date, strategy: string): string {
+export function formatBackupName(stem: string, time: Date, strategy: string, codec: Codec = "gzip"): string {
   if (stem === "" || /[\\/]/.test(stem)) throw new Error(`Invalid database name "${stem}": it must be a file name`);
-  return `${stem}-${formatTimestamp(time)}-${strategy}.bck.gz`;
+  return `${stem}-${formatTimestamp(time)}-${strategy}.bck${CODEC_EXTENSIONS[codec]}`;
 }
 
 function _date(parts: string[]): Date | null {
@@ -99,11 +107,11 @@ export function parseBackupName(name: string): BackupName | null {
     if (!m) continue;
     const time = _date(m.slice(2, 8));
     if (!time) return null;
-    const tail = m[8];
     if (grammar === "id") {
-      return { name, database: m[1], time, strategy: null, compressed: tail === ".bck.gz", grammar };
+      const codec = m[8] === undefined ? null : _CODECS[m[8]];
+      return { name, database: m[1], time, strategy: null, compressed: codec !== null, codec, grammar };
     }
-    return { name, database: m[1], time, strategy: tail, compressed: true, grammar };
+    return { name, database: m[1], time, strategy: m[8], compressed: true, codec: _CODECS[m[9]], grammar };
   }
   return null;
 }

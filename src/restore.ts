@@ -13,8 +13,9 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
+import type { CheckLevel } from "./integrity.ts";
 import { formatTimestamp } from "./naming.ts";
-import { toRollbackJournal, verifyBackup } from "./verify.ts";
+import { verifyBackup } from "./verify.ts";
 import { DirectoryLock } from "./archive.ts";
 import { Database } from "./sqlite/database.ts";
 import { Backup } from "./sqlite/backup.ts";
@@ -25,8 +26,12 @@ import { runProbes } from "./monitor/probes.ts";
 export interface RestoreOptions {
   /** Replace an existing database (kept as `<to>.bak-<timestamp>`). Default false. */
   force?: boolean;
-  /** Whether the backup is gzip-compressed. Default: its name ends in `.gz`. */
+  /** Whether the backup is compressed. Default: what its first bytes (else its name: `.gz`, `.zst`) say. */
   compressed?: boolean;
+  /** The check before restoring: `full` (default) or `quick`. */
+  check?: CheckLevel;
+  /** Connections the check uses at once. Default: the number of cores. */
+  jobs?: number;
   /** Cancels the restore; nothing is replaced. */
   signal?: AbortSignal;
   /** SQL probes run read-only on the verified copy before it replaces anything (see `runProbes`). Default: none. */
@@ -43,6 +48,8 @@ export interface RestoreResult {
   sha256: string;
   /** Size of the restored database. */
   bytes: number;
+  /** The check that ran before the restore. */
+  check: CheckLevel;
 }
 
 /**
@@ -93,24 +100,19 @@ export async function restoreBackup(
       }.bak-<timestamp>")`,
     );
   }
-  const compressed = options.compressed ?? /\.gz$/i.test(backupPath);
   const tmp = join(dir, `.${basename(dest)}.restore-${crypto.randomUUID().slice(0, 8)}.tmp`);
   const lock = await DirectoryLock.acquire(dir, { lockName: RESTORE_LOCK, sweep: sweepRestoreLeftovers });
   let previous: string | null = null;
   try {
+    // The database checked is the one renamed into place: a plain file is copied first.
     const v = await verifyBackup(backupPath, {
-      compressed,
-      keepDatabaseAt: compressed ? tmp : undefined,
+      compressed: options.compressed,
+      keepDatabaseAt: tmp,
       tempDir: dir,
       signal: options.signal,
+      check: options.check,
+      jobs: options.jobs,
     });
-    if (!compressed) {
-      // rule 10: the backup file and our new temp file, never the live target
-      await Deno.copyFile(backupPath, tmp);
-      await toRollbackJournal(tmp); // one file in DELETE mode, whatever the backup's header says
-      // rule 10: our new temp file
-      await fsyncFile(tmp);
-    }
     await runProbes(tmp, options.probes ?? [], { label: backupPath });
     options.signal?.throwIfAborted();
     if (present) {
@@ -128,7 +130,7 @@ export async function restoreBackup(
     }
     await Deno.rename(tmp, dest);
     await fsyncDir(dir);
-    return { path: dest, previous, sha256: v.sha256, bytes: v.databaseBytes };
+    return { path: dest, previous, sha256: v.sha256, bytes: v.databaseBytes, check: v.check };
   } finally {
     await removeIfExists(tmp).catch(() => {});
     lock.release();

@@ -1,6 +1,8 @@
 /**
- * Proving a backup sound: checksum against its `.sha256` sidecar, a complete gunzip,
- * and `PRAGMA integrity_check` returning exactly one row, `ok`.
+ * Proving a backup sound: checksum against its `.sha256` sidecar, a complete
+ * decompression (gzip or zstd, by name and first bytes), and the integrity check on
+ * every core ({@link checkDatabase}: all `PRAGMA integrity_check` finds, or
+ * `quick_check` only).
  *
  * @module
  */
@@ -9,8 +11,11 @@ import { basename, dirname, join } from "node:path";
 import { Database } from "./sqlite/database.ts";
 import { SqliteError } from "./sqlite/error.ts";
 import { errorMessage, VerifyError } from "./errors.ts";
-import { gunzipFile, isZlibError, sha256File } from "./gzip.ts";
-import { removeIfExists } from "./fs.ts";
+import { type Codec, codecOfName, detectFileFormat, isCorruptData } from "./codecs/codec.ts";
+import { decompressFile } from "./codecs/decompress_file.ts";
+import { sha256File } from "./hash.ts";
+import { fsyncFile, removeIfExists } from "./fs.ts";
+import { checkDatabase, type CheckLevel, type CheckResult } from "./integrity.ts";
 import { sidecarNames } from "./naming.ts";
 
 /** The outcome of `PRAGMA integrity_check`. */
@@ -22,13 +27,13 @@ export interface IntegrityResult {
 }
 
 /**
- * Runs `PRAGMA integrity_check` on a database file, read-only and off the JavaScript
- * thread. A file SQLite cannot read (SQLITE_CORRUPT, SQLITE_NOTADB) is a failed check,
- * not an exception; so is a database with no pages (a 0-byte file is a valid, empty
- * SQLite database, but never a backup). The file is opened `immutable`, so no `-wal`,
- * `-shm` or `-journal` is ever left beside it, even when its header says WAL (the Go
- * tool's online backups of WAL databases do): use it on backups and copies, never on a
- * live database.
+ * Runs one `PRAGMA integrity_check` on a database file, read-only and off the JavaScript
+ * thread, on one core (see {@link checkDatabase} for the same check on every core). A
+ * file SQLite cannot read (SQLITE_CORRUPT, SQLITE_NOTADB) is a failed check, not an
+ * exception; so is a database with no pages (a 0-byte file is a valid, empty SQLite
+ * database, but never a backup). The file is opened `immutable`, so no `-wal`, `-shm` or
+ * `-journal` is ever left beside it, even when its header says WAL (the Go tool's online
+ * backups of WAL databases do): use it on backups and copies, never on a live database.
  *
  * @example
  * ```ts
@@ -126,8 +131,15 @@ export interface VerifyOptions {
   tempDir?: string;
   /** Cancels the check. */
   signal?: AbortSignal;
-  /** Whether the file is gzip-compressed. Default: its name ends in `.gz` (set it for a `.partial` download). */
+  /**
+   * Whether the file is compressed. Default: what its first bytes say (gzip, zstd), else
+   * what its name says (`.gz`, `.zst`). A name and content that disagree fail verification.
+   */
   compressed?: boolean;
+  /** `full` (everything `PRAGMA integrity_check` checks, on every core) or `quick` (`quick_check`). Default `full`. */
+  check?: CheckLevel;
+  /** Connections the check uses at once. Default: the number of cores. */
+  jobs?: number;
 }
 
 /** What {@link verifyBackup} proved. */
@@ -140,16 +152,58 @@ export interface VerifyResult {
   checksumVerified: boolean;
   /** Size of the database inside. */
   databaseBytes: number;
+  /** The archive's codec, or null for a plain database file. */
+  codec: Codec | null;
+  /** The check that ran. */
+  check: CheckLevel;
+  /** How long the check took, in ms. */
+  checkMs: number;
 }
 
 /**
- * Verifies a backup file: the checksum when one is known, then (for `.gz` files) a full
- * gunzip into a temp file, then `PRAGMA integrity_check`. Throws {@link VerifyError}
- * with the reason on any failure; removes its temp files on every path.
+ * The codec of a backup file: its first bytes decide; a compressed name (`.gz`, `.zst`)
+ * whose content is neither gzip nor zstd keeps the name's codec (and fails to
+ * decompress); null means a plain database. Throws {@link VerifyError} when the name and
+ * the content name different codecs.
+ */
+async function _codecOf(path: string, compressed: boolean | undefined): Promise<Codec | null> {
+  if (compressed === false) return null;
+  const named = codecOfName(basename(path));
+  let found: Awaited<ReturnType<typeof detectFileFormat>>;
+  try {
+    found = await detectFileFormat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
+    }
+    throw err;
+  }
+  if (found === "gzip" || found === "zstd") {
+    if (named !== null && named !== found) {
+      throw new VerifyError(`Backup "${path}" failed verification: its name says ${named} but it holds ${found} data`);
+    }
+    return found;
+  }
+  return named ?? (compressed ? "gzip" : null);
+}
+
+/** The VerifyError for a failed check, naming the check and what SQLite said. */
+export function checkFailure(label: string, check: CheckResult): VerifyError {
+  const what = check.level === "quick" ? "quick_check" : "integrity_check";
+  return new VerifyError(
+    `Backup "${label}" failed verification: ${what} returned ${check.messages.map((m) => `"${m}"`).join(", ")}`,
+  );
+}
+
+/**
+ * Verifies a backup file: the checksum when one is known, then (for archives) a full
+ * decompression into a temp file, then the integrity check on every core. Throws
+ * {@link VerifyError} with the reason on any failure; removes its temp files on every path.
  *
  * @example
  * ```ts
- * await verifyBackup("backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz");
+ * const r = await verifyBackup("backups/app-2025-07-01T10-30-00Z-vacuum.bck.zst", { check: "full" });
+ * console.log(`${r.check} check in ${r.checkMs} ms`);
  * ```
  */
 export async function verifyBackup(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -165,17 +219,18 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
       }
     }
   }
-  const compressed = options.compressed ?? /\.gz$/i.test(name);
+  const codec = await _codecOf(path, options.compressed);
   let sha256: string;
   let databaseBytes: number;
   const tempDir = options.tempDir ?? dirname(path);
   const dbPath = options.keepDatabaseAt ??
     join(tempDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
+  const copied = codec !== null || options.keepDatabaseAt !== undefined;
   let keep = false;
   try {
-    if (compressed) {
+    if (codec !== null) {
       try {
-        const out = await gunzipFile(path, dbPath, { signal: options.signal });
+        const out = await decompressFile(path, dbPath, { codec: "auto", expect: codec, signal: options.signal });
         sha256 = out.sha256;
         databaseBytes = out.outputBytes;
       } catch (err) {
@@ -183,12 +238,10 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
           throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
         }
         if (options.signal?.aborted) throw err;
-        if (isZlibError(err)) {
+        if (isCorruptData(err)) {
           throw new VerifyError(
-            `Backup "${path}" failed verification: the gzip data is corrupt or truncated (${errorMessage(err)})`,
-            {
-              cause: err,
-            },
+            `Backup "${path}" failed verification: the ${codec} data is corrupt or truncated (${errorMessage(err)})`,
+            { cause: err },
           );
         }
         throw err;
@@ -196,24 +249,34 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
     } else {
       sha256 = await sha256File(path);
       databaseBytes = (await Deno.stat(path)).size;
+      if (copied) {
+        await Deno.copyFile(path, dbPath);
+        await fsyncFile(dbPath);
+      }
     }
     if (expected !== undefined && expected !== sha256) {
       throw new VerifyError(
         `Backup "${path}" failed verification: SHA-256 is ${sha256}, the checksum file says ${expected}`,
       );
     }
-    const check = await integrityCheck(compressed ? dbPath : path);
-    if (!check.ok) {
-      throw new VerifyError(
-        `Backup "${path}" failed verification: integrity_check returned ${
-          check.messages.map((m) => `"${m}"`).join(", ")
-        }`,
-      );
-    }
-    keep = compressed && options.keepDatabaseAt !== undefined;
-    if (keep) await toRollbackJournal(dbPath);
-    return { path, sha256, checksumVerified: expected !== undefined, databaseBytes };
+    const check = await checkDatabase(copied ? dbPath : path, {
+      level: options.check,
+      jobs: options.jobs,
+      signal: options.signal,
+    });
+    if (!check.ok) throw checkFailure(path, check);
+    keep = options.keepDatabaseAt !== undefined;
+    if (keep) await toRollbackJournal(dbPath); // one file in DELETE mode, whatever the backup's header says
+    return {
+      path,
+      sha256,
+      checksumVerified: expected !== undefined,
+      databaseBytes,
+      codec,
+      check: check.level,
+      checkMs: check.durationMs,
+    };
   } finally {
-    if (compressed && !keep) await removeIfExists(dbPath).catch(() => {});
+    if (copied && !keep) await removeIfExists(dbPath).catch(() => {});
   }
 }

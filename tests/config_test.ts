@@ -15,6 +15,7 @@ Deno.test("parseConfig() keeps the Go tool's flat keys and their defaults", () =
     sleepIntervalMs: 10,
     maxDurationMs: 3_600_000,
     keepLast: 0,
+    compression: "gzip",
     compressionLevel: 6,
     check: "quick",
   }]);

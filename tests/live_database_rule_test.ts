@@ -12,7 +12,7 @@ import { ROOT } from "./support/db.ts";
 
 /** Calls that open (or read, write, copy, truncate) a path as a file. */
 const _OPENERS =
-  /\b(Deno\.(open|openSync|readFile|readFileSync|readTextFile|readTextFileSync|writeFile|writeFileSync|writeTextFile|writeTextFileSync|copyFile|copyFileSync|truncate|truncateSync|create|createSync)|fsyncFile|sha256File|gzipFile|gunzipFile)\s*\(|from\s+["']node:fs(\/promises)?["']/;
+  /\b(Deno\.(open|openSync|readFile|readFileSync|readTextFile|readTextFileSync|writeFile|writeFileSync|writeTextFile|writeTextFileSync|copyFile|copyFileSync|truncate|truncateSync|create|createSync)|fsyncFile|sha256File|gzipFile|gunzipFile|zstdFile|compressFile|decompressFile)\s*\(|from\s+["']node:fs(\/promises)?["']/;
 
 /**
  * Files that hold the path of a live database (the source, the job queue's database, a
@@ -43,8 +43,8 @@ const _HOLDS_LIVE_DIRS = ["src/strategies/", "src/sqlite/"];
 const _ALLOWED: Record<string, string> = {
   "src/fs.ts": "helpers; callers pass temp files, archives, sidecars and directories",
   "src/archive.ts": "the archive temp file and the backup dir's lock file",
-  "src/gzip.ts": "compresses a finished snapshot (no connection left open), hashes archives",
-  "src/gunzip.ts": "decompresses archives into new temp files",
+  "src/codecs/": "compresses a finished snapshot (no connection left open), decompresses archives into new temp files",
+  "src/hash.ts": "hashes archives and verification copies",
   "src/verify.ts": "archives, sidecars and verification copies",
   "src/config.ts": "the TOML config file",
   "src/retention.ts": "archives and sidecars",

@@ -12,7 +12,10 @@ Deno.test("sqlbk verify passes sound backups and exits 3 when any fails", async 
   await makeDatabase(plain, { journal: "delete", rows: 3 });
   let out = await sqlbk(["verify", good, plain]);
   assertEquals(out.code, 0, out.stderr);
-  assertMatch(out.stdout, new RegExp(`^ok ${good} sha256=[0-9a-f]{64} \\(checksum matches\\)\\n`));
+  assertMatch(
+    out.stdout,
+    new RegExp(`^ok ${good} sha256=[0-9a-f]{64} \\(checksum matches\\) check=full \\(\\d+ ms\\)\\n`),
+  );
 
   const bad = await placeBackup(dir.path, "app-2025-04-01T00-00-00Z-vacuum.bck.gz", { rows: 12 });
   await flipBytes(bad);

@@ -17,11 +17,12 @@ import { reportRun } from "../../src/monitor/report.ts";
 import { REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
 
 /** One line for the command list. */
-export const summary = "Back up a live SQLite database to a gzip archive with a SHA-256 sidecar";
+export const summary = "Back up a live SQLite database to a gzip (or zstd) archive with a SHA-256 sidecar";
 
 /** The help text. */
-export const help = `sqlbk backup: take a consistent snapshot of a live SQLite database, gzip it and publish it
-atomically as <backup_dir>/<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz with a .sha256 sidecar.
+export const help = `sqlbk backup: take a consistent snapshot of a live SQLite database, compress it on every core
+and publish it atomically as <backup_dir>/<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz (.bck.zst
+with zstd) with a .sha256 sidecar.
 
 Usage:
   sqlbk backup DB [options]
@@ -35,7 +36,8 @@ Options (flags override the config file):
       --sleep-interval DUR   online: pause between steps, Go duration (default: 10ms; 0s for none)
       --max-duration DUR     give up after this long, 0s for no limit (default: 1h)
       --keep-last N          keep the N newest backups of the database, 0 keeps all (default: 0)
-      --compression-level N  gzip level 1-9 (default: 6)
+      --compression CODEC    gzip | zstd (default: gzip; Go's tools read only gzip)
+      --compression-level N  the codec's level: gzip 1-9 (default: 6), zstd 1-19 (default: 1)
       --check LEVEL          check the snapshot before publishing it: quick (PRAGMA
                              quick_check), full (PRAGMA integrity_check) or none
                              (default: quick); a failed check publishes nothing
@@ -70,6 +72,7 @@ export async function run(args: string[]): Promise<number> {
     "sleep-interval": { type: "string" },
     "max-duration": { type: "string" },
     "keep-last": { type: "string" },
+    compression: { type: "string" },
     "compression-level": { type: "string" },
     check: { type: "string" },
     json: { type: "boolean", default: false },
@@ -93,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
       ? undefined
       : intFlag("--pages-per-step", values["pages-per-step"], 1),
     keep_last: values["keep-last"] === undefined ? undefined : intFlag("--keep-last", values["keep-last"], 0),
+    compression: values.compression,
     compression_level: values["compression-level"] === undefined
       ? undefined
       : intFlag("--compression-level", values["compression-level"], 1),

@@ -28,7 +28,7 @@ TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir.
 
 Options:
       --json                 one JSON object per backup:
-                             {"database","file","time","strategy","bytes","verified","latest","future"}
+                             {"database","file","time","strategy","codec","bytes","verified","latest","future"}
 ${CONNECTION_HELP}
   -h, --help                 show this help
 

@@ -6,6 +6,7 @@
  */
 
 import { intFlag, parseFlags, stderrIsTerminal } from "../args.ts";
+import { CHECK_FLAGS, CHECK_HELP, checkFlags } from "../check_flags.ts";
 import { formatBytes, ProgressBar } from "../progress.ts";
 import { abortOnSignals } from "../signals.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -43,8 +44,9 @@ binary): its host keys, keys, agent, certificates and ssh config (ProxyJump, Mat
 
 /** The help text. */
 export const help = `sqlbk pull: fetch the newest backup of each database from a server over SFTP, verify it
-(server's .sha256 checksum, full gunzip, PRAGMA integrity_check) and publish it atomically in
-a local directory. Earlier local backups are never touched by a download that fails.
+(server's .sha256 checksum, full decompression of the .bck.gz or .bck.zst archive, the integrity
+check on every core) and publish it atomically in a local directory. Earlier local backups are
+never touched by a download that fails.
 
 Usage:
   sqlbk pull TARGET [--to DIR] [options]
@@ -65,6 +67,7 @@ ${CONNECTION_HELP}
                              the newest verified copy is never deleted
       --decompress           also publish the verified database as <DIR>/<database>-latest.db
       --keep-corrupt         keep a download that fails verification as <name>.corrupt
+${CHECK_HELP}
       --concurrency N        SFTP read requests in flight (default: 32)
       --chunk-size N         bytes per SFTP read request (default: 131072)
       --json                 print one JSON object per database on stdout
@@ -79,7 +82,8 @@ Downloads go to <name>.partial; an interrupted download of an unchanged remote f
 size and modification time) resumes. A file already present and verified is skipped.
 
 Output: the local path of each backup on stdout, or with --json one object per database:
-  {"database","file","path","bytes","sha256","verified","skipped"}
+  {"database","file","path","bytes","sha256","verified","skipped","check","checkMs"}
+("check" is null and "checkMs" 0 for a file already present and verified).
 A progress bar (bytes, rate, ETA) is drawn on stderr when it is a terminal.
 
 Exit codes: 0 ok, 1 failure (connection, authentication, host key, nothing found),
@@ -184,10 +188,12 @@ export async function run(args: string[]): Promise<number> {
     quiet: { type: "boolean", short: "q", default: false },
     ...PROBE_FLAGS,
     ...REPORT_FLAGS,
+    ...CHECK_FLAGS,
   });
   if (positionals.length > 1) {
     throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one TARGET; see "sqlbk pull --help")`);
   }
+  const { check, jobs } = checkFlags(values);
   let table: PullTable = {};
   let monitor: MonitorConfig | undefined;
   if (values.config !== undefined) {
@@ -253,15 +259,17 @@ export async function run(args: string[]): Promise<number> {
         sha256: r.sha256,
         verified: r.verified,
         skipped: r.skipped,
+        check: r.check,
+        checkMs: r.checkMs,
       }));
     } else {
       console.log(r.path);
       if (!quiet) {
         const what = r.skipped
           ? "already present and verified; nothing downloaded"
-          : `${formatBytes(r.bytes)}, verified${r.checksumVerified ? " (checksum, gunzip, integrity_check)" : ""}${
-            r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""
-          }`;
+          : `${formatBytes(r.bytes)}, verified (${r.checksumVerified ? "checksum, " : ""}decompression, ${
+            r.check === "quick" ? "quick check only" : "full check"
+          } in ${r.checkMs} ms)${r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""}`;
         console.error(
           `${r.database}: ${r.file}: ${what}${r.deleted.length ? `; deleted ${r.deleted.join(", ")}` : ""}`,
         );
@@ -277,6 +285,8 @@ export async function run(args: string[]): Promise<number> {
       retries,
       decompress: values.decompress,
       keepCorrupt: values["keep-corrupt"],
+      check,
+      jobs,
       concurrency,
       chunkSize,
       signal,

@@ -5,6 +5,7 @@
  */
 
 import { parseFlags } from "../args.ts";
+import { CHECK_FLAGS, CHECK_HELP, checkFlags } from "../check_flags.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
 import { restoreBackup } from "../../src/restore.ts";
 import { abortOnSignals } from "../signals.ts";
@@ -15,9 +16,9 @@ import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
 export const summary = "Verify a backup and restore the database to a path, atomically";
 
 /** The help text. */
-export const help = `sqlbk restore: verify a backup (checksum when a .sha256 sidecar exists, full gunzip,
-PRAGMA integrity_check), then write the database to PATH atomically (temp file beside it,
-fsync, rename, fsync the directory).
+export const help = `sqlbk restore: verify a backup (checksum when a .sha256 sidecar exists, full decompression
+of a gzip or zstd archive, the integrity check on every core), then write the database to PATH
+atomically (temp file beside it, fsync, rename, fsync the directory).
 
 Usage:
   sqlbk restore FILE --to PATH [--force] [--probe SQL]... [--config FILE]
@@ -26,7 +27,8 @@ Options:
   -t, --to PATH              the database file to write (required)
   -f, --force                replace an existing PATH; the old file is kept as PATH.bak-<timestamp>
                              (default: refuse to replace)
-      --json                 print {"path","previous","sha256","bytes"} on stdout
+${CHECK_HELP}
+      --json                 print {"path","previous","sha256","bytes","check"} on stdout
 ${PROBE_HELP}
   -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
@@ -54,7 +56,9 @@ export async function run(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
     config: { type: "string", short: "c" },
     ...PROBE_FLAGS,
+    ...CHECK_FLAGS,
   });
+  const { check, jobs } = checkFlags(values);
   if (positionals.length !== 1) {
     throw new ConfigError(`Give exactly one backup file to restore (see "sqlbk restore --help")`);
   }
@@ -63,12 +67,14 @@ export async function run(args: string[]): Promise<number> {
   const probes = probesOf(values, cfg?.monitor);
   const { signal, dispose } = abortOnSignals();
   try {
-    const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal, probes });
+    const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal, probes, check, jobs });
     if (values.json) console.log(JSON.stringify(r));
     else {
       console.log(r.path);
       console.error(
-        `restored ${positionals[0]} to ${r.path}${r.previous ? `; the old file is kept as ${r.previous}` : ""}`,
+        `restored ${positionals[0]} to ${r.path} (${r.check} check)${
+          r.previous ? `; the old file is kept as ${r.previous}` : ""
+        }`,
       );
     }
   } finally {

@@ -21,6 +21,8 @@ export interface BackupEntry {
   time: string;
   /** The strategy in the name, or null for the short grammar. */
   strategy: string | null;
+  /** The archive's codec by its name (`gzip`, `zstd`), or null for a plain `.db`; listings always set it. */
+  codec?: "gzip" | "zstd" | null;
   /** Size in bytes. */
   bytes: number;
   /** Local files: whether a sidecar (`.<file>.sha256` or `<file>.sha256`) is beside it. Remote files: null. */
@@ -58,6 +60,7 @@ export function backupEntries(
     file: p.name,
     time: p.time.toISOString(),
     strategy: p.strategy,
+    codec: p.codec,
     bytes: e.size,
     verified: sidecars === null ? null : sidecarNames(p.name).some((n) => sidecars.has(n)),
     latest: newest.get(p.database) === p.name,

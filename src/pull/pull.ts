@@ -2,7 +2,7 @@
  * The pull pipeline: list the remote directory, choose the newest backup of each
  * database by the timestamp in its name, download it to `<name>.partial` (resuming an
  * interrupted download of the same, unchanged remote file, retrying dropped
- * connections), verify it (sidecar checksum, gunzip, integrity_check), publish it
+ * connections), verify it (sidecar checksum, decompression, integrity check on every core), publish it
  * atomically, and apply local retention.
  *
  * @module
@@ -24,11 +24,11 @@ import {
 } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
-import { integrityCheck, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
-import { type Inflater, startInflate } from "./inflate.ts";
+import { checkFailure, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
+import { type Inflater, startInflate } from "../codecs/background.ts";
+import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
+import { checkDatabase, type CheckLevel } from "../integrity.ts";
 import { runProbes } from "../monitor/probes.ts";
-import { isZlibError } from "../gzip.ts";
-import { gunzipBackend } from "../gunzip.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
@@ -52,6 +52,10 @@ export interface PullOptions extends Omit<ConnectOptions, "host"> {
   keepCorrupt?: boolean;
   /** SQL probes run read-only on each verified copy before it is published (see `runProbes`). Default: none. */
   probes?: string[];
+  /** The check before publishing: `full` (everything `PRAGMA integrity_check` checks) or `quick`. Default `full`. */
+  check?: CheckLevel;
+  /** Connections the check uses at once. Default: the number of cores. */
+  jobs?: number;
   /** Bytes per SFTP read request. Default 128 KiB. */
   chunkSize?: DownloadOptions["chunkSize"];
   /** SFTP read requests in flight. Default 32. */
@@ -100,6 +104,10 @@ export interface PullResult {
   resumedFrom: number;
   /** Whether the server's `.sha256` sidecar was checked. */
   checksumVerified: boolean;
+  /** The check that ran before publishing; null when the file was already here (skipped). */
+  check: CheckLevel | null;
+  /** How long that check took, in ms (0 when skipped). */
+  checkMs: number;
   /** The `<database>-latest.db` written with `decompress`. */
   latestDb?: string;
   /** Older local backups deleted by `keepLast`. */
@@ -243,7 +251,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
   const log = options.onLog ?? (() => {});
   const retries = options.retries ?? 3;
   const connect = () => connectTarget(t, options);
-  gunzipBackend(); // a bad SQLBK_LIBZ fails here, as a configuration error, not mid-pull
+  checkDecompressors(); // a bad SQLBK_LIBZ fails here, as a configuration error, not mid-pull
 
   await Deno.mkdir(localDir, { recursive: true });
   const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });
@@ -361,7 +369,10 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     }
   }
   const size = entry.size;
-  const base: Omit<PullResult, "sha256" | "skipped" | "resumedFrom" | "checksumVerified" | "deleted"> = {
+  const base: Omit<
+    PullResult,
+    "sha256" | "skipped" | "resumedFrom" | "checksumVerified" | "deleted" | "check" | "checkMs"
+  > = {
     database,
     file: name,
     path: finalPath,
@@ -393,6 +404,8 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         sha256: localHash,
         skipped: true,
         resumedFrom: 0,
+        check: null,
+        checkMs: 0,
         checksumVerified: expected !== undefined,
         latestDb,
         deleted,
@@ -419,12 +432,12 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     throw isDiskFull(err) ? diskFullError(err, statePath) : err;
   }
   // Hash the download as it is written (and the resumed prefix), to compare with the
-  // server's checksum before the costlier gunzip.
-  // The same bytes go to a gunzip writing the database to a temp file, so that only
-  // integrity_check is left once the last byte arrives.
+  // server's checksum before the costlier checks.
+  // The same bytes go to a decompressor writing the database to a temp file, so that only
+  // the integrity check is left once the last byte arrives.
   const hash = createHash("sha256");
   const tmpDb = join(o.localDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
-  const inflater: Inflater | null = chosen.compressed ? startInflate(tmpDb) : null;
+  const inflater: Inflater | null = chosen.compressed ? startInflate(tmpDb, { expect: chosen.codec }) : null;
   const discardTmp = async () => {
     await inflater?.abort();
     await removeIfExists(tmpDb).catch(() => {});
@@ -459,7 +472,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
           onWritten: (data) => {
             hashed += data.byteLength;
             hash.update(data);
-            if (inflater) return inflater.push(data); // gunzipped in a worker
+            if (inflater) return inflater.push(data); // decompressed in a worker
           },
         });
         break;
@@ -495,7 +508,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
       }
     }
 
-    // Verify before publishing: checksum, gunzip, integrity_check.
+    // Verify before publishing: checksum, decompression, integrity check.
     o.onProgress?.({ database, file: name, phase: "verify", bytes: size, total: size });
     const inflated = inflater ? await inflater.finish() : null;
     const sha256 = hash.digest("hex");
@@ -517,15 +530,16 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     if (inflated?.error) {
       const err = inflated.error;
       if (isDiskFull(err)) throw diskFullError(err, tmpDb);
-      if (!isZlibError(err)) throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${err.message}`);
-      await reject(`${failed}: the gzip data is corrupt or truncated (${err.message})`);
+      if (!isCorruptData(err)) throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${err.message}`);
+      await reject(`${failed}: the ${chosen.codec} data is corrupt or truncated (${err.message})`);
     }
     o.signal?.throwIfAborted();
     // The archive's fsync (needed to publish it) runs while SQLite checks the database.
-    const [check] = await Promise.all([integrityCheck(inflater ? tmpDb : partialPath), fsyncFile(partialPath)]);
-    if (!check.ok) {
-      await reject(`${failed}: integrity_check returned ${check.messages.map((m) => `"${m}"`).join(", ")}`);
-    }
+    const [check] = await Promise.all([
+      checkDatabase(inflater ? tmpDb : partialPath, { level: o.check, jobs: o.jobs, signal: o.signal }),
+      fsyncFile(partialPath),
+    ]);
+    if (!check.ok) await reject(checkFailure(name, check).message);
     // Restore probes, a separate step after whatever checks ran.
     try {
       await runProbes(inflater ? tmpDb : partialPath, o.probes ?? [], { label: name });
@@ -547,7 +561,17 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     } else await removeIfExists(tmpDb);
     await _sweepOldPartials(o.localDir, database, name);
     const deleted = await _retention(o, database, name);
-    return { ...base, sha256, skipped: false, resumedFrom, checksumVerified, latestDb, deleted };
+    return {
+      ...base,
+      sha256,
+      skipped: false,
+      resumedFrom,
+      checksumVerified,
+      check: check.level,
+      checkMs: check.durationMs,
+      latestDb,
+      deleted,
+    };
   }
 }
 
@@ -592,6 +616,8 @@ async function _publishLatest(
           compressed: true,
           keepDatabaseAt: tmp,
           signal: o.signal,
+          check: o.check,
+          jobs: o.jobs,
         });
       } else {
         await Deno.copyFile(archivePath, tmp); // fsynced below, with every other path

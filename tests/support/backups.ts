@@ -7,23 +7,24 @@
 
 import { join } from "node:path";
 import { runBackup } from "../../src/job.ts";
-import { sha256File } from "../../src/gzip.ts";
+import { sha256File } from "../../src/hash.ts";
 import { makeDatabase, type MakeDatabaseOptions } from "./db.ts";
 
 /**
- * Makes a database with `makeDatabase`, backs it up with `runBackup`, and moves the archive
+ * Makes a database with `makeDatabase`, backs it up with `runBackup` (gzip unless
+ * `compression` says zstd), and moves the archive
  * to `dir/name` (with `dir/name.sha256` unless `sidecar: false`). Returns the archive path.
  */
 export async function placeBackup(
   dir: string,
   name: string,
-  options: MakeDatabaseOptions & { sidecar?: boolean } = {},
+  options: MakeDatabaseOptions & { sidecar?: boolean; compression?: "gzip" | "zstd" } = {},
 ): Promise<string> {
   const work = await Deno.makeTempDir({ prefix: "sqlbk-src-" });
   try {
     const db = join(work, "src.db");
     await makeDatabase(db, options);
-    const result = await runBackup({ sourcePath: db, backupDir: join(work, "out") });
+    const result = await runBackup({ sourcePath: db, backupDir: join(work, "out"), compression: options.compression });
     const path = join(dir, name);
     await Deno.copyFile(result.path, path);
     if (options.sidecar !== false) {

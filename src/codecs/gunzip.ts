@@ -10,21 +10,16 @@
  */
 
 import zlib from "node:zlib";
-import { loadOptionalLibrary } from "./native.ts";
+import { loadOptionalLibrary } from "../native.ts";
+import { DecompressError, type Decompressor, type DecompressSink } from "./decompressor.ts";
 
 /** Receives each block of output; the block is reused after the returned promise settles. */
-export type GunzipSink = (block: Uint8Array) => void | Promise<void>;
+export type GunzipSink = DecompressSink;
 
-/** A gunzip fed block by block. */
-export interface Gunzip {
+/** A gunzip fed block by block; `end()` rejects (code `Z_BUF_ERROR`) when the gzip data is truncated. */
+export interface Gunzip extends Decompressor {
   /** Which implementation runs it. */
   readonly backend: "libz" | "node:zlib";
-  /** Feeds input; resolves when it has been inflated and its output handed to the sink. */
-  push(input: Uint8Array): Promise<void>;
-  /** Ends the input; rejects (code `Z_BUF_ERROR`) when the gzip data is truncated. */
-  end(): Promise<void>;
-  /** Frees native state (safe to call twice, and after a failure). */
-  dispose(): void;
 }
 
 /**
@@ -36,16 +31,9 @@ export interface Gunzip {
  * await gz.end().catch((err) => console.log(err instanceof GunzipError && err.code)); // "Z_BUF_ERROR"
  * ```
  */
-export class GunzipError extends Error {
+export class GunzipError extends DecompressError {
   /** Always `"GunzipError"`. */
   override name = "GunzipError";
-  /** e.g. `Z_DATA_ERROR`, `Z_BUF_ERROR`. */
-  readonly code: string;
-  /** @internal */
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The zlib functions used (zlib.h); `int` is `i32`, the z_stream is passed as a `buffer`. */

@@ -1,28 +1,30 @@
 /**
- * Verify while downloading: the blocks the downloader writes, in file order, go to a
- * Worker that gunzips them into a temp database file, in parallel with the SSH transport
- * and the hashing on the main thread. Once the last byte arrives only
- * `PRAGMA integrity_check` is left to do.
+ * Decompress while downloading: the blocks the downloader writes, in file order, go to a
+ * Worker that decompresses them (gzip or zstd, by their first bytes) into a temp
+ * database file, in parallel with the transport and the hashing on the main thread. Once
+ * the last byte arrives only the integrity check is left to do.
  *
  * @module
  */
 
-/** What the gunzip found. */
+import type { Codec } from "./levels.ts";
+
+/** What the decompression found. */
 export interface InflateResult {
   /** Size of the database written. */
   bytes: number;
-  /** The gunzip or write error, or null. `code` starts with `Z_` for corrupt data. */
+  /** The decompression or write error, or null. See `isCorruptData` for corrupt data. */
   error: { message: string; code: string } | null;
 }
 
-/** A running gunzip fed block by block. */
+/** A running decompression fed block by block. */
 export interface Inflater {
   /**
    * Feeds the next block of the archive (copied, so the caller may reuse its buffer once
    * the promise resolves; it waits while 8 MiB is queued for the worker).
    */
   push(data: Uint8Array): Promise<void>;
-  /** Ends the input; resolves when the database file is complete or the gunzip failed. */
+  /** Ends the input; resolves when the database file is complete or the decompression failed. */
   finish(): Promise<InflateResult>;
   /** Stops early (the output file is left for the caller to remove). */
   abort(): Promise<void>;
@@ -34,7 +36,8 @@ const _SLOT = 256 * 1024;
 const _SLOTS = 32;
 
 /**
- * Starts gunzipping into `outputPath` (created new; it must not exist).
+ * Starts decompressing into `outputPath` (created new; it must not exist). The codec is
+ * the one the first bytes say; with `expect`, data of another codec is corrupt.
  *
  * Blocks reach the worker through a fixed ring of shared memory, not as transferred
  * buffers: no allocation per block, so no page faults or garbage per block and a flat RSS.
@@ -46,8 +49,8 @@ const _SLOTS = 32;
  * const { bytes, error } = await inflater.finish();
  * ```
  */
-export function startInflate(outputPath: string): Inflater {
-  const worker = new Worker(new URL("./_inflate_worker.ts", import.meta.url).href, { type: "module" });
+export function startInflate(outputPath: string, options: { expect?: Codec | null } = {}): Inflater {
+  const worker = new Worker(new URL("./_decompress_worker.ts", import.meta.url).href, { type: "module" });
   const ring = new SharedArrayBuffer(_SLOT * _SLOTS);
   const free: number[] = Array.from({ length: _SLOTS }, (_, i) => _SLOTS - 1 - i);
   let settle: ((msg: { type: string } & Partial<InflateResult>) => void) | null = null;
@@ -69,7 +72,7 @@ export function startInflate(outputPath: string): Inflater {
     settle?.({ type: "crashed" });
     unblock?.();
   };
-  worker.postMessage({ type: "start", path: outputPath, ring, slotSize: _SLOT });
+  worker.postMessage({ type: "start", path: outputPath, ring, slotSize: _SLOT, expect: options.expect ?? null });
   let closed = false;
   const wait = (msg: unknown) =>
     new Promise<{ type: string } & Partial<InflateResult>>((resolve) => {

@@ -1,14 +1,16 @@
 /**
- * Worker for {@link startInflate}: gunzips the archive blocks it receives into the output
- * file, off the thread that runs the SSH transport.
+ * Worker for {@link startInflate}: decompresses the archive blocks it receives into the
+ * output file, off the thread that runs the transport.
  *
  * @module
  */
 
-import { type Gunzip, openGunzip } from "../gunzip.ts";
+import { openDecompressor } from "./codec.ts";
+import type { Decompressor } from "./decompressor.ts";
+import type { Codec } from "./levels.ts";
 
 type Message =
-  | { type: "start"; path: string; ring: SharedArrayBuffer; slotSize: number }
+  | { type: "start"; path: string; ring: SharedArrayBuffer; slotSize: number; expect: Codec | null }
   | { type: "data"; slot: number; len: number }
   | { type: "end" }
   | { type: "abort" };
@@ -16,7 +18,7 @@ type Message =
 let file: Deno.FsFile | null = null;
 let ring: SharedArrayBuffer | null = null;
 let slotSize = 0;
-let gunzip: Gunzip | null = null;
+let decompressor: Decompressor | null = null;
 let outputBytes = 0;
 let failure: unknown = null;
 /** Messages are handled one at a time, in order (each may wait on the file). */
@@ -41,7 +43,7 @@ async function handle(m: Message): Promise<void> {
     slotSize = m.slotSize;
     try {
       file = Deno.openSync(m.path, { write: true, createNew: true });
-      gunzip = openGunzip(write);
+      decompressor = openDecompressor("auto", write, { expect: m.expect });
     } catch (err) {
       failure = err;
     }
@@ -49,22 +51,22 @@ async function handle(m: Message): Promise<void> {
     const bytes = new Uint8Array(ring!, m.slot * slotSize, m.len);
     if (failure === null) {
       try {
-        await gunzip!.push(bytes);
+        await decompressor!.push(bytes);
       } catch (err) {
         failure = err;
       }
     }
-    // The slot is free again once its bytes are inflated.
+    // The slot is free again once its bytes are decompressed.
     post({ type: "ack", slot: m.slot });
   } else if (m.type === "end") {
     if (failure === null) {
       try {
-        await gunzip!.end();
+        await decompressor!.end();
       } catch (err) {
         failure = err;
       }
     }
-    gunzip?.dispose();
+    decompressor?.dispose();
     file?.close();
     const err = failure as { message?: string; code?: string } | null;
     post({
@@ -73,7 +75,7 @@ async function handle(m: Message): Promise<void> {
       error: err === null ? null : { message: String(err.message ?? err), code: err.code ?? "" },
     });
   } else if (m.type === "abort") {
-    gunzip?.dispose();
+    decompressor?.dispose();
     file?.close();
     post({ type: "aborted" });
   }
