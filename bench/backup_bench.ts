@@ -1,12 +1,14 @@
 /**
- * Backup benchmark: `sqlbk backup` with each strategy against `sqlite3 .backup` + `gzip -6`
- * and `sqlite3 .backup` + `pigz -6`, on the same generated database in the same run; then
- * the commit latency of a writer during an online backup with default settings.
+ * Backup benchmark: `sqlbk backup` with each strategy, gzip and zstd, against
+ * `sqlite3 .backup` alone (the copy speed limit), `sqlite3 .backup` + `gzip -6`,
+ * + `pigz -6` and + `zstd -T0`, on the same generated database in the same run; then the
+ * commit latency of a writer during an online backup with default settings
+ * (`--writer-seconds 0` skips that part).
  *
  *   deno task bench backup [--size-mb 1024] [--writer-seconds 10]
  *
- * The database is generated once (text and index heavy, so it compresses like real data)
- * and kept in bench/.work/ for later runs.
+ * The database (several tables with text and indexes, compressing about 3x: see
+ * bench/_data.ts) is generated once, switched to WAL, and kept in bench/.work/.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWriter, type WriterStats } from "../tests/support/writer.ts";
+import { makeAppDatabase } from "./_data.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const WORK = join(ROOT, "bench/.work");
@@ -47,42 +50,6 @@ async function timed(name: string, argv: string[], output: () => Promise<number>
   return { name, wallS, maxRssMiB: rss, bytes: await output() };
 }
 
-/** Generates a text- and index-heavy WAL database of about `sizeMb` MiB with python3. */
-async function generate(path: string, sizeMb: number): Promise<void> {
-  const script = `
-import random, sqlite3, string, sys
-path, target = sys.argv[1], int(sys.argv[2]) * 1024 * 1024
-random.seed(42)
-words = [''.join(random.choice(string.ascii_lowercase) for _ in range(random.randint(2, 10))) for _ in range(20000)]
-tags = words[:300]
-db = sqlite3.connect(path)
-db.execute("PRAGMA journal_mode=WAL")
-db.execute("PRAGMA synchronous=OFF")
-db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body TEXT, author TEXT, tag TEXT, score INTEGER, created TEXT)")
-db.execute("CREATE INDEX docs_title ON docs(title)")
-db.execute("CREATE INDEX docs_tag_score ON docs(tag, score)")
-db.execute("CREATE INDEX docs_author ON docs(author, created)")
-import os
-n = 0
-while True:
-    rows = []
-    for _ in range(5000):
-        n += 1
-        rows.append((" ".join(random.choices(words, k=8)), " ".join(random.choices(words, k=random.randint(40, 160))),
-                     random.choice(words) + " " + random.choice(words), random.choice(tags), random.randint(0, 10**6),
-                     "2025-%02d-%02dT%02d:%02d:00Z" % (random.randint(1, 12), random.randint(1, 28), random.randint(0, 23), random.randint(0, 59))))
-    db.executemany("INSERT INTO docs (title, body, author, tag, score, created) VALUES (?, ?, ?, ?, ?, ?)", rows)
-    db.commit()
-    if os.path.getsize(path) + os.path.getsize(path + "-wal") >= target:
-        break
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-db.close()
-print(n)
-`;
-  console.error(`generating a ~${sizeMb} MiB database at ${path} (once; kept for later runs)`);
-  await sh("python3", ["-c", script, path, String(sizeMb)]);
-}
-
 function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}x`;
 }
@@ -91,9 +58,11 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-async function sizeOfGz(dir: string): Promise<number> {
-  for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".gz")) return (await Deno.stat(join(dir, e.name))).size;
-  throw new Error(`no .gz in ${dir}`);
+async function sizeOfArchive(dir: string): Promise<number> {
+  for await (const e of Deno.readDir(dir)) {
+    if (/\.bck\.(gz|zst)$/.test(e.name)) return (await Deno.stat(join(dir, e.name))).size;
+  }
+  throw new Error(`no archive in ${dir}`);
 }
 
 /** Runs the backup benchmark and prints a table. */
@@ -108,7 +77,9 @@ export async function benchBackup(args: string[]): Promise<void> {
   try {
     await Deno.stat(src);
   } catch {
-    await generate(src, sizeMb);
+    await makeAppDatabase(`${src}.gen`, sizeMb, "several");
+    await sh("sqlite3", [`${src}.gen`, "PRAGMA journal_mode=WAL;"]);
+    await Deno.rename(`${src}.gen`, src);
   }
   const srcBytes = (await Deno.stat(src)).size;
   const run = join(WORK, "run");
@@ -121,52 +92,69 @@ export async function benchBackup(args: string[]): Promise<void> {
   );
 
   const results: Timed[] = [];
+  const sqlbkRun = (name: string, dir: string, flags: string[]) =>
+    timed(name, [...sqlbk, "backup", src, "-q", "-d", join(run, dir), ...flags], () => sizeOfArchive(join(run, dir)));
+  results.push(await sqlbkRun("sqlbk backup online (sleep 0s)", "online", ["-s", "online", "--sleep-interval", "0s"]));
+  results.push(await sqlbkRun("sqlbk backup vacuum", "vacuum", ["-s", "vacuum"]));
   results.push(
-    await timed("sqlbk backup online (sleep 0s)", [
-      ...sqlbk,
-      "backup",
-      src,
-      "-q",
+    await sqlbkRun("sqlbk backup online (sleep 0s), zstd", "online-zstd", [
       "-s",
       "online",
       "--sleep-interval",
       "0s",
-      "-d",
-      join(run, "online"),
-    ], () => sizeOfGz(join(run, "online"))),
+      "--compression",
+      "zstd",
+    ]),
   );
+  results.push(await sqlbkRun("sqlbk backup vacuum, zstd", "vacuum-zstd", ["-s", "vacuum", "--compression", "zstd"]));
+  const copyOnly = join(run, "copy.db");
   results.push(
     await timed(
-      "sqlbk backup vacuum",
-      [...sqlbk, "backup", src, "-q", "-s", "vacuum", "-d", join(run, "vacuum")],
-      () => sizeOfGz(join(run, "vacuum")),
+      "sqlite3 .backup alone",
+      ["sh", "-c", `sqlite3 "$1" ".backup '$2'"`, "sh", src, copyOnly],
+      async () => (await Deno.stat(copyOnly)).size,
     ),
   );
-  for (const tool of ["gzip", "pigz"]) {
+  await Deno.remove(copyOnly);
+  for (
+    const [tool, flags, ext] of [["gzip", "-6", "gz"], ["pigz", "-6", "gz"], ["zstd", "-T0 -q", "zst"], [
+      "zstd",
+      "-T0 -1 -q",
+      "zst",
+    ]]
+  ) {
     // The standard pipeline: the sqlite3 CLI's online backup, then the compressor.
-    const copy = join(run, `${tool}.db`);
-    const script = `sqlite3 "$1" ".backup '$2'" && ${tool} -6 "$2"`;
+    const copy = join(run, `${tool}${flags.replace(/[^0-9]/g, "")}.db`);
+    const script = `sqlite3 "$1" ".backup '$2'" && ${tool} ${flags} "$2"${tool === "zstd" ? ` && rm "$2"` : ""}`;
     results.push(
       await timed(
-        `sqlite3 .backup && ${tool} -6`,
+        `sqlite3 .backup && ${tool} ${flags.replace(" -q", "")}`,
         ["sh", "-c", script, "sh", src, copy],
-        async () => (await Deno.stat(`${copy}.gz`)).size,
+        async () => (await Deno.stat(`${copy}.${ext}`)).size,
       ),
     );
   }
-  const [, , gzipRun, pigzRun] = results;
-  console.log("\n| pipeline | wall | vs sqlite3+gzip | vs sqlite3+pigz | compressed | vs gzip -6 size | peak RSS |");
-  console.log("|---|---|---|---|---|---|---|");
+  const gzipRun = results.find((r) => r.name.endsWith("gzip -6"))!;
+  const pigzRun = results.find((r) => r.name.endsWith("pigz -6"))!;
+  const copyRun = results.find((r) => r.name === "sqlite3 .backup alone")!;
+  console.log(
+    "\n| pipeline | wall | vs sqlite3 .backup | vs sqlite3+gzip | vs sqlite3+pigz | output | vs gzip -6 size | peak RSS |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     console.log(
-      `| ${r.name} | ${r.wallS.toFixed(2)} s | ${ratio(r.wallS, gzipRun.wallS)} | ${ratio(r.wallS, pigzRun.wallS)} | ${
-        mib(r.bytes)
-      } | ${ratio(r.bytes, gzipRun.bytes)} | ${r.maxRssMiB.toFixed(0)} MiB |`,
+      `| ${r.name} | ${r.wallS.toFixed(2)} s | ${ratio(r.wallS, copyRun.wallS)} | ${ratio(r.wallS, gzipRun.wallS)} | ${
+        ratio(r.wallS, pigzRun.wallS)
+      } | ${mib(r.bytes)} | ${ratio(r.bytes, gzipRun.bytes)} | ${r.maxRssMiB.toFixed(0)} MiB |`,
     );
   }
 
   // Writer latency: the same writer alone, then during an online backup with default settings.
   const seconds = Number(values["writer-seconds"]);
+  if (seconds <= 0) {
+    await Deno.remove(run, { recursive: true }).catch(() => {});
+    return;
+  }
   const latencyDb = join(run, "latency.db");
   await sh("cp", [src, latencyDb]);
   const alone = await startWriter(latencyDb, { intervalMs: 5 });
@@ -180,7 +168,7 @@ export async function benchBackup(args: string[]): Promise<void> {
     "-q",
     "-d",
     join(run, "defaults"),
-  ], () => sizeOfGz(join(run, "defaults")));
+  ], () => sizeOfArchive(join(run, "defaults")));
   const busy: WriterStats = await during.stop();
   console.log(`\nwriter committing a small insert every 5 ms (python3, WAL):`);
   console.log("| condition | commits | p50 | p99 | max |");

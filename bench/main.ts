@@ -6,12 +6,15 @@
  *   on a generated 1 GiB database, and a writer's commit latency during an online backup.
  * - `pull`: `sqlbk pull` against OpenSSH `sftp` and `scp` from a private sshd on loopback
  *   (bench/pull_bench.ts), then the raw download alone per cipher (bench/pull_download_probe.ts).
+ * - `verify`: the parallel full check against one `PRAGMA integrity_check` and one
+ *   `quick_check` on the same file (bench/verify_bench.ts).
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
 import { benchBackup } from "./backup_bench.ts";
+import { benchVerify } from "./verify_bench.ts";
 
 async function script(name: string, args: string[]): Promise<void> {
   const path = fileURLToPath(new URL(name, import.meta.url));
@@ -21,6 +24,7 @@ async function script(name: string, args: string[]): Promise<void> {
 
 const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   backup: benchBackup,
+  verify: benchVerify,
   pull: async (args) => {
     await script("./pull_bench.ts", args);
     await script("./pull_download_probe.ts", []);

@@ -1,13 +1,20 @@
 /**
  * Pull benchmark: backups served by a private OpenSSH sshd on loopback, fetched in one run
- * by `sqlbk pull` (download + verification: checksum, gunzip, integrity_check), by sqlbk's
+ * by `sqlbk pull` (download + verification: checksum, decompression, the full check), by sqlbk's
  * transfer alone (connectSftp + downloadRange, no verification), OpenSSH `sftp` (batch
  * `get`) and `scp`, and by `sftp` followed by the same checks with the standard tools
- * (`sha256sum -c`, `gzip -dc`, `sqlite3`). Two archives: a realistic database (text
- * columns and two indexes, about 3x compressible) and incompressible random blobs. Prints
- * times, throughput, the ratios, and sqlbk's peak RSS (from `/usr/bin/time -v`).
+ * (`sha256sum -c`, `gzip -dc` or `zstd -dc`, `sqlite3`). Archives: `text` (one table with
+ * text columns and two indexes, about 3x compressible), `blobs` (incompressible random
+ * blobs) and `app` (bench/_data.ts: four tables of comparable size with text and two
+ * indexes each, about 3x compressible, where the index cross-checks make the full check
+ * the long step). Prints times, throughput, the ratios, and sqlbk's peak RSS (from
+ * `/usr/bin/time -v`).
  *
- *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1] [--data text,blobs] [--before DIR]
+ *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1] [--data text,blobs,app] [--before DIR]
+ *     [--compression gzip|zstd] [--check full|quick] [--jobs N]
+ *
+ * `--compression` is the archives' codec (default gzip); `--check` and `--jobs` go to
+ * `sqlbk pull` (the hand pipeline always runs one `PRAGMA integrity_check`).
  *
  * `--before DIR` also times `sqlbk pull` from another source tree (e.g. the previous
  * commit, `git archive HEAD~1 | tar -x -C DIR`) in the same run, with the same server.
@@ -19,6 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runBackup } from "../src/job.ts";
 import { sha256File } from "../src/hash.ts";
+import { makeAppDatabase } from "./_data.ts";
 import { connectSftp } from "../src/pull/transport.ts";
 import { downloadRange } from "../src/pull/download.ts";
 import { CLI_PERMISSIONS, ROOT, run, sqlite3 } from "../tests/support/db.ts";
@@ -33,8 +41,14 @@ const { values } = parseArgs({
     before: { type: "string" },
     concurrency: { type: "string" },
     "chunk-size": { type: "string" },
+    compression: { type: "string", default: "gzip" },
+    check: { type: "string" },
+    jobs: { type: "string" },
   },
 });
+const CODEC = values.compression as "gzip" | "zstd";
+if (CODEC !== "gzip" && CODEC !== "zstd") throw new Error(`--compression: gzip or zstd, not "${CODEC}"`);
+const EXT = CODEC === "zstd" ? "zst" : "gz";
 const MIB = Number(values.mib);
 const RUNS = Number(values.runs);
 
@@ -78,9 +92,15 @@ CREATE INDEX events_kind ON events (kind, created);`;
 async function makeArchive(sshd: Sshd, work: string, kind: string): Promise<{ remote: string; dbBytes: number }> {
   console.error(`making the ${kind} backup (~${MIB} MiB database)...`);
   const db = join(work, `${kind}.db`);
-  await sqlite3(db, fillSql(kind, MIB));
+  if (kind === "app") await makeAppDatabase(db, MIB, "several");
+  else await sqlite3(db, fillSql(kind, MIB));
   const dbBytes = (await Deno.stat(db)).size;
-  const backup = await runBackup({ sourcePath: db, backupDir: join(work, `made-${kind}`), strategy: "vacuum" });
+  const backup = await runBackup({
+    sourcePath: db,
+    backupDir: join(work, `made-${kind}`),
+    strategy: "vacuum",
+    compression: CODEC,
+  });
   const dir = join(sshd.remoteDir, kind);
   await Deno.mkdir(dir);
   const remote = join(dir, backup.file);
@@ -140,10 +160,12 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
   const extra = [
     ...(values.concurrency ? ["--concurrency", values.concurrency] : []),
     ...(values["chunk-size"] ? ["--chunk-size", values["chunk-size"]] : []),
+    ...(values.check ? ["--check", values.check] : []),
+    ...(values.jobs ? ["--jobs", values.jobs] : []),
   ];
   for (let i = 0; i < RUNS; i++) {
     // OpenSSH sftp, batch get.
-    const sftpOut = join(work, `sftp-${i}.bck.gz`);
+    const sftpOut = join(work, `sftp-${i}.bck.${EXT}`);
     const batch = join(work, "batch");
     await Deno.writeTextFile(batch, `get ${remote} ${sftpOut}\n`);
     const sftpArgs = ["-q", ...sshOpts, "-P", String(sshd.port), "-b", batch, `${sshd.user}@127.0.0.1`];
@@ -154,7 +176,9 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     await timed("sftp", sftpArgs, env);
     await timed("sh", [
       "-c",
-      `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.gz" | sha256sum -c --quiet && gzip -dc 'sftp-${i}.bck.gz' > '${handDb}'`,
+      `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.gz" | sha256sum -c --quiet && ${
+        CODEC === "zstd" ? "zstd -q" : "gzip"
+      } -dc 'sftp-${i}.bck.${EXT}' > '${handDb}'`,
     ]);
     const check = await run("sqlite3", [handDb, "PRAGMA integrity_check;"]);
     if (check.stdout.trim() !== "ok") throw new Error(`integrity_check of the hand pipeline: ${check.stdout}`);
@@ -163,7 +187,7 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     await Deno.remove(sftpOut);
 
     // scp.
-    const scpOut = join(work, `scp-${i}.bck.gz`);
+    const scpOut = join(work, `scp-${i}.bck.${EXT}`);
     results.scp.push(
       await timed("scp", ["-q", ...sshOpts, "-P", String(sshd.port), `${sshd.user}@127.0.0.1:${remote}`, scpOut], env),
     );
@@ -219,7 +243,10 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
   }
   row("OpenSSH sftp get", openssh);
   row("scp", best(results.scp));
-  row("sftp + sha256sum + gzip -dc + integrity_check", best(results.byHand));
+  row(`sftp + sha256sum + ${CODEC === "zstd" ? "zstd" : "gzip"} -dc + integrity_check`, best(results.byHand));
+  console.log(
+    `  sqlbk pull is ${(best(results.byHand) / best(results.sqlbk)).toFixed(2)}x faster than the hand pipeline`,
+  );
   console.log(
     `  all runs: transfer ${all(results.transfer)} s; pull ${all(results.sqlbk)} s${
       values.before ? `; before ${all(results.before)} s` : ""
@@ -232,7 +259,7 @@ const work = await Deno.makeTempDir({ prefix: "sqlbk-bench-" });
 await using sshd = await startSshd();
 try {
   for (const kind of values.data.split(",")) {
-    if (kind !== "text" && kind !== "blobs") throw new Error(`--data: unknown kind "${kind}" (text, blobs)`);
+    if (!["text", "blobs", "app"].includes(kind)) throw new Error(`--data: unknown kind "${kind}" (text, blobs, app)`);
     await bench(sshd, work, kind);
   }
 } finally {

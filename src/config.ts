@@ -49,7 +49,7 @@ export interface BackupConfig {
   keepLast: number;
   /** `gzip` (default; the Go tools read it) or `zstd` (faster, smaller; `.bck.zst`). */
   compression: Codec;
-  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 1). */
+  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 3). */
   compressionLevel: number;
   /** The check a snapshot passes before it is published. Default `quick`. */
   check: SnapshotCheck;
@@ -75,7 +75,7 @@ export interface BackupConfigInput {
   keepLast?: number;
   /** `gzip` or `zstd`. Default `gzip`. */
   compression?: Codec;
-  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 1). */
+  /** The codec's level: gzip 1 to 9 (default 6), zstd 1 to 19 (default 3). */
   compressionLevel?: number;
   /** The check a snapshot passes before it is published: `quick`, `full` or `none`. Default `quick`. */
   check?: SnapshotCheck;

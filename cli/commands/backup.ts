@@ -37,7 +37,7 @@ Options (flags override the config file):
       --max-duration DUR     give up after this long, 0s for no limit (default: 1h)
       --keep-last N          keep the N newest backups of the database, 0 keeps all (default: 0)
       --compression CODEC    gzip | zstd (default: gzip; Go's tools read only gzip)
-      --compression-level N  the codec's level: gzip 1-9 (default: 6), zstd 1-19 (default: 1)
+      --compression-level N  the codec's level: gzip 1-9 (default: 6), zstd 1-19 (default: 3)
       --check LEVEL          check the snapshot before publishing it: quick (PRAGMA
                              quick_check), full (PRAGMA integrity_check) or none
                              (default: quick); a failed check publishes nothing

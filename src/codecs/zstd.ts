@@ -30,7 +30,7 @@ export const ZSTD_MAX_FRAME = 64 << 20;
  *
  * @param inputPath the file to compress
  * @param output where the zstd bytes go
- * @param options level 1-19 (default 1), workers (default: cores), blockSize (default 4 MiB), signal, onProgress
+ * @param options level 1-19 (default 3), workers (default: cores), blockSize (default 4 MiB), signal, onProgress
  *
  * @example
  * ```ts

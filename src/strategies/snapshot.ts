@@ -51,6 +51,7 @@ export interface SnapshotOptions {
 export async function finalizeSnapshot(path: string): Promise<number> {
   const db = new Database(path, { mode: "readwrite" });
   try {
+    db.exec("PRAGMA synchronous=OFF"); // a temp file: the archive made from it is what gets fsynced
     const mode = String(Object.values((await db.queryAsync("PRAGMA journal_mode=DELETE"))[0])[0]);
     if (mode !== "delete") {
       throw new Error(`Cannot switch snapshot "${path}" to journal_mode=DELETE: SQLite kept "${mode}"`);

@@ -1,0 +1,90 @@
+/**
+ * Verification benchmark: the parallel full check (`checkDatabase`: quick_check plus
+ * integrity_check(TABLE) per table on several connections) against one
+ * `PRAGMA integrity_check` and one `PRAGMA quick_check`, on the same file, through the
+ * same SQLite binding, with `--jobs 1`, `--jobs 2` and the cores. Two databases: several
+ * tables of comparable size, and one dominated by a single table.
+ *
+ *   deno task bench verify [--mib 256] [--runs 1]
+ *
+ * The databases are generated once and kept in bench/.work/. The file is read once
+ * before timing, so every contender starts from a warm page cache.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { makeAppDatabase, type Shape } from "./_data.ts";
+import { checkDatabase } from "../src/integrity.ts";
+import { integrityCheck } from "../src/verify.ts";
+import { Database } from "../src/sqlite/database.ts";
+
+const WORK = join(fileURLToPath(new URL("../", import.meta.url)), "bench/.work");
+
+async function quickCheck(path: string): Promise<boolean> {
+  const db = new Database(path, { mode: "readonly" });
+  try {
+    const rows = await db.queryAsync("PRAGMA quick_check");
+    return rows.length === 1 && Object.values(rows[0])[0] === "ok";
+  } finally {
+    db.close();
+  }
+}
+
+async function best(runs: number, fn: () => Promise<boolean>): Promise<number> {
+  let min = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    if (!(await fn())) throw new Error("the check failed on a sound database");
+    min = Math.min(min, performance.now() - t0);
+  }
+  return min;
+}
+
+/** Runs the verification benchmark and prints a table per database. */
+export async function benchVerify(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { mib: { type: "string", default: "256" }, runs: { type: "string", default: "1" } },
+  });
+  const mib = Number(values.mib);
+  const runs = Number(values.runs);
+  const cores = navigator.hardwareConcurrency;
+  await Deno.mkdir(WORK, { recursive: true });
+  for (const shape of ["several", "one"] as Shape[]) {
+    const path = join(WORK, `app-${shape}-${mib}.db`);
+    await makeAppDatabase(path, mib, shape);
+    await Deno.readFile(path); // warm the page cache
+    const bytes = (await Deno.stat(path)).size;
+    const single = await best(runs, async () => (await integrityCheck(path)).ok);
+    const quick = await best(runs, () => quickCheck(path));
+    const rows: [string, number][] = [["PRAGMA integrity_check (one connection)", single], [
+      "PRAGMA quick_check",
+      quick,
+    ]];
+    for (const jobs of [...new Set([1, 2, cores])]) {
+      rows.push([
+        `checkDatabase full, --jobs ${jobs}`,
+        await best(runs, async () => (await checkDatabase(path, { jobs })).ok),
+      ]);
+    }
+    console.log(
+      `\n${shape === "several" ? "several tables of comparable size" : "one table dominates"}: ${path} (${
+        (bytes / 1048576).toFixed(0)
+      } MiB, ${cores} cores, best of ${runs})\n`,
+    );
+    console.log("| check | time | vs one integrity_check | MB/s |");
+    console.log("|---|---|---|---|");
+    for (const [name, ms] of rows) {
+      console.log(
+        `| ${name} | ${(ms / 1000).toFixed(2)} s | ${(ms / single).toFixed(2)}x | ${
+          (bytes / 1e6 / (ms / 1000)).toFixed(0)
+        } |`,
+      );
+    }
+  }
+}
+
+if (import.meta.main) await benchVerify(Deno.args);
