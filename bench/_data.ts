@@ -15,20 +15,18 @@ import os, random, sqlite3, string, sys
 path, target, shape = sys.argv[1], int(sys.argv[2]) * 1024 * 1024, sys.argv[3]
 random.seed(42)
 vocab = [''.join(random.choice(string.ascii_lowercase) for _ in range(random.randint(2, 9))) for _ in range(3000)]
-cum = []
-total = 0.0
-for i in range(len(vocab)):
-    total += 1.0 / (i + 1) ** 1.3
-    cum.append(total)
+def zipf(n, s):
+    cum, total = [], 0.0
+    for i in range(n):
+        total += 1.0 / (i + 1) ** s
+        cum.append(total)
+    return cum
+cum = zipf(len(vocab), 1.3)
 def words(lo, hi):
     return " ".join(random.choices(vocab, cum_weights=cum, k=random.randint(lo, hi)))
 # Text repeats phrases, as real text repeats word sequences: that is what LZ compressors find.
 phrases = [words(2, 6) for _ in range(2000)]
-pcum = []
-total = 0.0
-for i in range(len(phrases)):
-    total += 1.0 / (i + 1) ** 0.9
-    pcum.append(total)
+pcum = zipf(len(phrases), 0.9)
 def text(lo, hi):
     return " ".join(random.choices(phrases, cum_weights=pcum, k=max(1, random.randint(lo, hi) // 4)))
 def day():

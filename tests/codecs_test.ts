@@ -1,10 +1,9 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./support/assert.ts";
 import { gzipFile } from "../src/codecs/gzip.ts";
-import { gunzipFile } from "../src/codecs/decompress_file.ts";
 import { sha256File } from "../src/hash.ts";
-import { ZSTD_MAX_FRAME, zstdFile } from "../src/codecs/zstd.ts";
-import { codecOfName, detectFormat, isCorruptData } from "../src/codecs/codec.ts";
-import { decompressFile } from "../src/codecs/decompress_file.ts";
+import { openUnzstd, zstdFile } from "../src/codecs/zstd.ts";
+import { codecOfName, detectFormat, isCorruptData, openDecompressor } from "../src/codecs/codec.ts";
+import { decompressFile, gunzipFile } from "../src/codecs/decompress_file.ts";
 import { DecompressError } from "../src/codecs/decompressor.ts";
 import { run, tempDir } from "./support/db.ts";
 import { makeSoundDatabase } from "./support/corrupt.ts";
@@ -200,21 +199,71 @@ Deno.test("decompressFile() reads zstd tool output, and rejects flipped bytes, t
   assertStringIncludes(mismatch.message, "the name says zstd but the data is gzip");
 });
 
-Deno.test("the zstd reader refuses a frame above its 64 MiB bound without buffering it", async () => {
+Deno.test("the zstd reader follows frames across any chunking, skips skippable frames, and streams a frame of any length", async () => {
+  await using dir = await tempDir();
+  const data = sample(1024 * 1024 + 1234);
+  await Deno.writeFile(dir.join("in"), data);
+  // One frame from the zstd tool (longer than the reader's 1 MiB output buffer), a
+  // skippable frame, then sqlbk's own frames.
+  assertEquals((await run("zstd", ["-q", "-19", dir.join("in"), "-o", dir.join("tool.zst")])).code, 0);
+  await zstd(dir.join("in"), dir.join("ours.zst"), { blockSize: 100_000 });
+  const skippable = new Uint8Array([0x5a, 0x2a, 0x4d, 0x18, 5, 0, 0, 0, 1, 2, 3, 4, 5]);
+  const archive = new Uint8Array([
+    ...await Deno.readFile(dir.join("tool.zst")),
+    ...skippable,
+    ...await Deno.readFile(dir.join("ours.zst")),
+  ]);
+  const expected = new Uint8Array([...data, ...data]);
+  for (
+    const [step, wholeFrames] of [1, 7, 65537, archive.length].flatMap((
+      n,
+    ) => [[n, false] as const, [n, true] as const])
+  ) {
+    const chunks: Uint8Array[] = [];
+    const sink = (block: Uint8Array) => void chunks.push(block.slice());
+    const reader = wholeFrames ? openUnzstd(sink, { wholeFrames: true }) : openDecompressor("zstd", sink);
+    for (let off = 0; off < archive.length; off += step) await reader.push(archive.slice(off, off + step));
+    await reader.end();
+    reader.dispose();
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    assertEquals(out.length, expected.length, `step ${step}, whole frames ${wholeFrames}`);
+    assert(out.every((b, k) => b === expected[k]), `step ${step}, whole frames ${wholeFrames}: content differs`);
+  }
+});
+
+Deno.test("the zstd reader reports a frame that never ends as truncated, without buffering it", async () => {
   await using dir = await tempDir();
   // A frame header, then raw blocks that never end (the last-block bit is never set).
   const header = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x58]);
-  const block = new Uint8Array(3 + (128 << 10));
   const size = 128 << 10;
+  const block = new Uint8Array(3 + size);
   block[0] = (size << 3) & 0xff; // type 0 (raw), not last
   block[1] = (size >> 5) & 0xff;
   block[2] = (size >> 13) & 0xff;
-  const file = await Deno.open(dir.join("huge.zst"), { write: true, create: true });
+  const file = await Deno.open(dir.join("endless.zst"), { write: true, create: true });
   await file.write(header);
-  for (let written = 0; written <= ZSTD_MAX_FRAME + (1 << 20); written += block.length) await file.write(block);
+  for (let written = 0; written < 80 << 20; written += block.length) await file.write(block);
   file.close();
-  const err = await assertRejects(() => decompressFile(dir.join("huge.zst"), dir.join("huge.out")), DecompressError);
-  assertStringIncludes(err.message, "above 64 MiB");
+  const err = await assertRejects(
+    () => decompressFile(dir.join("endless.zst"), dir.join("endless.out")),
+    DecompressError,
+  );
+  assertStringIncludes(err.message, "unexpected end of file inside a zstd frame");
+  // A block header above zstd's 128 KiB block limit is refused where it is.
+  const big = new Uint8Array([
+    ...header,
+    ((size + 1) << 3) & 0xff,
+    ((size + 1) >> 5) & 0xff,
+    ((size + 1) >> 13) & 0xff,
+  ]);
+  await Deno.writeFile(dir.join("big.zst"), big);
+  const bigErr = await assertRejects(() => decompressFile(dir.join("big.zst"), dir.join("big.out")), DecompressError);
+  assertStringIncludes(bigErr.message, "above 128 KiB at byte 6");
 });
 
 Deno.test("detectFormat() and codecOfName() tell gzip, zstd and SQLite apart", () => {

@@ -14,6 +14,7 @@
  * @module
  */
 import zlib from "node:zlib";
+import { type HandleState, nativeHandle } from "./_native_handle.ts";
 
 interface Job {
   id: number;
@@ -24,38 +25,19 @@ interface Job {
   last: boolean;
 }
 
-/** The native handle under node:zlib's streams: writes into a caller's buffer. */
-interface _Handle {
-  reset(): void;
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inOff: number,
-    inLen: number,
-    output: Uint8Array,
-    outOff: number,
-    outLen: number,
-  ): void;
-}
-
-type _Engine = { handle: _Handle; state: Uint32Array } | null;
-const _engines = new Map<string, _Engine>();
+const _engines = new Map<string, HandleState | null>();
 
 function _zstdParams(level: number): Record<number, number> {
   return { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 };
 }
 
-function _engine(codec: Job["codec"], level: number): _Engine {
+function _engine(codec: Job["codec"], level: number): HandleState | null {
   const key = `${codec}:${level}`;
   if (!_engines.has(key)) {
-    const stream = (codec === "gzip"
+    const stream = codec === "gzip"
       ? zlib.createDeflateRaw({ level })
-      : zlib.createZstdCompress({ params: _zstdParams(level) })) as unknown as {
-        _handle?: _Handle;
-        _writeState?: Uint32Array;
-      };
-    const ok = typeof stream._handle?.writeSync === "function" && stream._writeState instanceof Uint32Array;
-    _engines.set(key, ok ? { handle: stream._handle!, state: stream._writeState! } : null);
+      : zlib.createZstdCompress({ params: _zstdParams(level) });
+    _engines.set(key, nativeHandle(stream));
   }
   return _engines.get(key)!;
 }
