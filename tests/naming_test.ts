@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import {
+  type BackupName,
   databaseStem,
   formatBackupName,
   formatTimestamp,
@@ -84,4 +85,33 @@ Deno.test("latestPerDatabase() picks by timestamp, not by sorting names", () => 
     "app-2025-07-01T23-59-59Z-online.bck.gz",
     "app-20250702T000000Z-online.bck.gz",
   ]);
+});
+
+Deno.test("the name grammars read .bck.zst as zstd and .bck.gz as gzip, and only those", () => {
+  assertEquals(
+    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "online", "zstd"),
+    "app-2025-07-01T10-30-00Z-online.bck.zst",
+  );
+  const cases: [string, string | null, BackupName["grammar"] | null][] = [
+    ["app-2025-07-01T10-30-00Z-online.bck.zst", "zstd", "dashed"],
+    ["app-20250701T103000Z-online.bck.zst", "zstd", "compact"],
+    ["app-20250701T103000Z.bck.zst", "zstd", "id"],
+    ["app-20250701T103000Z.bck.gz", "gzip", "id"],
+    ["app-20250701T103000Z.db", null, "id"],
+    ["app-2025-07-01T10-30-00Z-online.bck.zstd", null, null],
+    ["app-2025-07-01T10-30-00Z-online.bck.zst.tmp", null, null],
+    ["app-2025-07-01T10-30-00Z-online.bck.zst.sha256", null, null],
+    ["app-2025-07-01T10-30-00Z-online.bck.zst.partial", null, null],
+  ];
+  for (const [name, codec, grammar] of cases) {
+    const parsed = parseBackupName(name);
+    assertEquals(parsed?.grammar ?? null, grammar, name);
+    if (parsed) assertEquals([parsed.codec, parsed.compressed], [codec, codec !== null], name);
+  }
+  // Newest by time, whatever the codec.
+  const latest = latestPerDatabase([
+    "app-2025-07-01T10-30-00Z-online.bck.gz",
+    "app-2025-07-01T10-29-59Z-online.bck.zst",
+  ]);
+  assertEquals(latest.get("app")?.name, "app-2025-07-01T10-30-00Z-online.bck.gz");
 });
