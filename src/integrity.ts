@@ -35,6 +35,12 @@ export interface CheckOptions {
   jobs?: number;
   /** Messages kept, as `PRAGMA integrity_check(N)`. Default 10. */
   maxMessages?: number;
+  /**
+   * Page cache of each connection, in MiB. Default 16: the index cross-checks look rows up
+   * in every index, and with SQLite's default 2 MiB the index pages keep being evicted
+   * (measured: a 258 MiB database checked 30-40% faster with 16 MiB; more did not help).
+   */
+  cacheMiB?: number;
   /** Interrupts every connection; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -110,7 +116,7 @@ function _failed(level: CheckLevel, started: number, messages: string[], jobs: n
  * database.
  *
  * @param path the database file (a verification copy, never a live database)
- * @param options level (default `full`), jobs (default: cores), maxMessages (default 10), signal
+ * @param options level (default `full`), jobs (default: cores), maxMessages (default 10), cacheMiB (default 16), signal
  *
  * @example
  * ```ts
@@ -130,10 +136,12 @@ export async function checkDatabase(path: string, options: CheckOptions = {}): P
     return _failed(level, started, ["the database is empty (0 bytes); a backup is never an empty file"], 0, 0);
   }
   const connections: Database[] = [];
+  const cacheKiB = Math.max(1, Math.round((options.cacheMiB ?? 16) * 1024));
   const open = () => {
     // immutable: no locks, and no -wal, -shm or -journal beside a copy whose header says WAL.
     const db = new Database(path, { mode: "readonly", immutable: true });
     connections.push(db);
+    db.exec(`PRAGMA cache_size=-${cacheKiB}`);
     return db;
   };
   const onAbort = () => connections.forEach((db) => db.interrupt());
