@@ -36,7 +36,10 @@ export interface PublishedArchive {
  * @param snapshotPath the finished snapshot
  * @param finalPath where the archive goes, e.g. `backups/app-2025-07-01T10-30-00Z-vacuum.bck.gz`; a name
  *   ending in `.zst` is compressed with zstd, any other with gzip
- * @param options compression options (level, workers, signal, onProgress)
+ * @param options compression options (level, workers, signal, onProgress), and `gate`: a
+ *   promise (the snapshot's check, running while the archive is written) that must resolve
+ *   before anything is published; when it rejects, nothing is and its error is thrown.
+ *   Default: none.
  *
  * @example
  * ```ts
@@ -46,8 +49,9 @@ export interface PublishedArchive {
 export async function publishArchive(
   snapshotPath: string,
   finalPath: string,
-  options: CompressOptions = {},
+  options: CompressOptions & { gate?: Promise<unknown> } = {},
 ): Promise<PublishedArchive> {
+  options.gate?.catch(() => {}); // awaited below; a compression error may come first
   await assertNameFree(finalPath);
   const dir = dirname(finalPath);
   const name = basename(finalPath);
@@ -73,6 +77,7 @@ export async function publishArchive(
     } finally {
       file.close();
     }
+    await options.gate;
     try {
       await writeFileAtomic(sidecarPath, `${result.sha256}  ${name}\n`);
     } catch (err) {
