@@ -132,9 +132,7 @@ export async function checkDatabase(path: string, options: CheckOptions = {}): P
   const maxMessages = options.maxMessages ?? 10;
   const signal = options.signal;
   signal?.throwIfAborted();
-  if ((await Deno.stat(path)).size === 0) {
-    return _failed(level, started, ["the database is empty (0 bytes); a backup is never an empty file"], 0, 0);
-  }
+  await Deno.stat(path); // a missing file is an error (NotFound), not a failed check
   const connections: Database[] = [];
   const cacheKiB = Math.max(1, Math.round((options.cacheMiB ?? 16) * 1024));
   const open = () => {

@@ -137,7 +137,7 @@ Deno.test("pull, verify, list and status read the hidden sidecar of a sqlbk serv
   const env = { HOME: dir.path, SSH_AUTH_SOCK: "", DENO_DIR };
   out = await sqlbk(pullArgs(s, dir.join("p")), { env });
   assertEquals(out.code, 0, out.stderr);
-  assertStringIncludes(out.stderr, "verified (checksum, gunzip, integrity_check)");
+  assertStringIncludes(out.stderr, "verified (checksum, decompression, full check in ");
 
   // A sidecar that disagrees is read, and the pull fails verification.
   await Deno.writeTextFile(sidecar, `${"0".repeat(64)}  ${result.file}\n`);

@@ -78,7 +78,7 @@ Deno.test("checkDatabase() fails an empty file and a file that is not a database
   await Deno.writeFile(dir.join("empty.db"), new Uint8Array(0));
   const empty = await checkDatabase(dir.join("empty.db"));
   assertEquals(empty.ok, false);
-  assertStringIncludes(empty.messages[0], "empty");
+  assertStringIncludes(empty.messages[0], "not a SQLite database with at least one page");
   await Deno.writeTextFile(dir.join("text.db"), "hello, this is not a database at all".repeat(200));
   const text = await checkDatabase(dir.join("text.db"));
   assertEquals(text.ok, false);
