@@ -176,7 +176,7 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     await timed("sftp", sftpArgs, env);
     await timed("sh", [
       "-c",
-      `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.gz" | sha256sum -c --quiet && ${
+      `cd '${work}' && echo "$(cut -d' ' -f1 '${remote}.sha256')  sftp-${i}.bck.${EXT}" | sha256sum -c --quiet && ${
         CODEC === "zstd" ? "zstd -q" : "gzip"
       } -dc 'sftp-${i}.bck.${EXT}' > '${handDb}'`,
     ]);
