@@ -26,7 +26,7 @@ Deno.test("sqlbk status exits 0 when every database is fresh, 1 when one is stal
   await using dir = await tempDir();
   const backups = dir.join("backups");
   await Deno.mkdir(backups);
-  const [, appNewest, authOnly] = await placeAt(backups, [["app", 50], ["app", 1], ["auth", 30]]);
+  const [appOld, appNewest, authOnly] = await placeAt(backups, [["app", 50], ["app", 1], ["auth", 30]]);
   // File times say the opposite of the names: status must not look at them.
   await Deno.utime(`${backups}/${appNewest}`, new Date("2001-01-01T00:00:00Z"), new Date("2001-01-01T00:00:00Z"));
   await Deno.utime(`${backups}/${authOnly}`, new Date(), new Date());
@@ -40,7 +40,9 @@ Deno.test("sqlbk status exits 0 when every database is fresh, 1 when one is stal
   assertEquals([app.newest.strategy, app.newest.codec, app.newest.verified], ["online", "gzip", true]);
   assert((app.newest.ageSeconds as number) >= 3600 && (app.newest.ageSeconds as number) < 3700, String(app.newest));
   assertEquals(app.maxAgeSeconds, 31 * 3600);
-  assert(app.totalBytes > 2 * (app.newest.bytes as number) - 10);
+  const sizes = await Promise.all([appOld, appNewest].map(async (n) => (await Deno.stat(`${backups}/${n}`)).size));
+  assertEquals(app.newest.bytes, sizes[1]);
+  assertEquals(app.totalBytes, sizes[0] + sizes[1]);
 
   // Default max age is 25h: auth (30h) is stale.
   const stale = await sqlbk(["status", backups]);
