@@ -17,6 +17,7 @@ import { sha256File } from "./hash.ts";
 import { fsyncFile, removeIfExists } from "./fs.ts";
 import { checkDatabase, type CheckLevel, type CheckResult } from "./integrity.ts";
 import { sidecarNames } from "./naming.ts";
+import { holdVerifyDir } from "./verify_temps.ts";
 
 /** The outcome of `PRAGMA integrity_check`. */
 export interface IntegrityResult {
@@ -227,6 +228,9 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
     join(tempDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
   const copied = codec !== null || options.keepDatabaseAt !== undefined;
   let keep = false;
+  // The directory of a temp file of our own is locked while we use it, and crashed runs'
+  // temp files there are swept (a caller naming keepDatabaseAt looks after its own file).
+  const lock = codec !== null && options.keepDatabaseAt === undefined ? await holdVerifyDir(tempDir) : null;
   try {
     if (codec !== null) {
       try {
@@ -278,5 +282,6 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
     };
   } finally {
     if (copied && !keep) await removeIfExists(dbPath).catch(() => {});
+    lock?.release();
   }
 }

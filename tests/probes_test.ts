@@ -40,11 +40,13 @@ Deno.test("sqlbk verify --probe: a passing probe exits 0, a failing or erroring 
   const error = await sqlbk(["verify", archive, "--probe", "SELECT max(created) FROM orders"]);
   assertEquals(error.code, 3);
   assertStringIncludes(error.stderr, "no such table: orders");
-  // Probes from the config's "probes" key; no temp copies are left behind.
+  // Probes from the config's "probes" key; no temp copies are left behind (only the lock
+  // verification holds in the directory of its temp files).
   const config = dir.join("probes.toml");
   await Deno.writeTextFile(config, `probes = ["SELECT count(*) FROM notes WHERE note = 'four'"]\n`);
   assertEquals((await sqlbk(["verify", archive, "-c", config])).code, 3);
   assertEquals(await listDir(dir.path), [
+    ".sqlbk-verify.lock",
     "app-2025-07-01T10-30-00Z-online.bck.gz",
     "app-2025-07-01T10-30-00Z-online.bck.gz.sha256",
     "probes.toml",

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { describe, listDir, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
+import { describe, listDir, ROOT, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
+import { exists } from "../src/fs.ts";
 import { flipBytes, placeBackup } from "./support/backups.ts";
 import { keygen, pullArgs, type Sshd, startSshd } from "./support/sshd.ts";
 
@@ -282,37 +283,58 @@ async function killSessions(s: Sshd): Promise<void> {
 }
 
 /**
- * Serves a big backup, starts a slow pull (one 4 KiB request at a time, so the kill lands
- * mid-transfer), kills the sshd sessions once an eighth has arrived, and returns the
- * pull's outcome.
+ * Serves a big backup from a server that pauses, once, after an eighth of it (the test's
+ * SFTP server, tests/support/bad_sftpd.py, marks the moment with a file), kills the sshd
+ * sessions then, and returns the pull's outcome. No race with the transfer: the kill
+ * always lands mid-transfer, after the same byte.
  */
-async function pullKilledMidTransfer(s: Sshd, dir: TempDir, extra: string[]) {
-  const archive = await bigBackup(s.remoteDir);
+async function pullKilledMidTransfer(dir: TempDir, extra: string[]) {
+  const served = dir.join("served");
+  await Deno.mkdir(served);
+  const archive = await bigBackup(served);
   const size = (await Deno.stat(archive)).size;
+  const marker = dir.join("paused");
+  const pauseAt = Math.floor(size / 8 / 4096) * 4096;
+  const s = await startSshd({
+    sftpSubsystem: `/usr/bin/python3 ${
+      join(ROOT, "tests", "support", "bad_sftpd.py")
+    } ${served} pause-once:${pauseAt}:${marker}`,
+  });
   const local = dir.join("p");
   const partial = join(local, `${NEW_A}.partial`);
   const { spawnSqlbk } = await import("./support/db.ts");
   const child = spawnSqlbk(
-    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "5s", ...extra),
+    pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "30s", ...extra),
     { env: env(dir.path) },
   );
   let out: Deno.CommandOutput;
   try {
-    await waitFor(async () => (await partialSize(partial)) > size / 8);
+    await waitFor(() => exists(marker), 120_000);
+    await waitFor(async () => (await partialSize(partial)) === pauseAt, 120_000);
     await killSessions(s);
   } finally {
     out = await child.output();
   }
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { archive, size, local, partial, code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  return {
+    server: s,
+    archive,
+    size,
+    pauseAt,
+    local,
+    partial,
+    code: out.code,
+    stdout: decode(out.stdout),
+    stderr: decode(out.stderr),
+  };
 }
 
 Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", async () => {
-  await using s = await startSshd();
   await using dir = await tempDir();
-  const { archive, local, code, stdout, stderr } = await pullKilledMidTransfer(s, dir, ["--json"]);
+  const { server, archive, local, code, stdout, stderr, pauseAt } = await pullKilledMidTransfer(dir, ["--json"]);
+  await using _server = server;
   assertEquals(code, 0, stderr);
-  assertMatch(stderr, /retrying in \d+(\.\d+)?s from byte [1-9]\d*/);
+  assertStringIncludes(stderr, `from byte ${pauseAt} (attempt 1 of 3)`);
   const row = jsonLines(stdout)[0];
   assertEquals(row.verified, true);
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));
@@ -320,15 +342,19 @@ Deno.test("sqlbk pull resumes after the connection is killed mid-transfer", asyn
 });
 
 Deno.test("sqlbk pull --retries 0 fails cleanly on a dropped connection, and the next run resumes the .partial", async () => {
-  await using s = await startSshd();
   await using dir = await tempDir();
-  const { archive, size, local, partial, code, stderr } = await pullKilledMidTransfer(s, dir, ["--retries", "0"]);
+  const { server: s, archive, size, local, partial, code, stderr, pauseAt } = await pullKilledMidTransfer(dir, [
+    "--retries",
+    "0",
+  ]);
+  await using _server = s;
   assertEquals(code, 1, stderr);
   assertStringIncludes(stderr, "Connection to");
   const names = await listDir(local);
   assert(!names.includes(NEW_A), "no file under the final name");
   assert(names.includes(`${NEW_A}.partial`));
   const kept = await partialSize(partial);
+  assertEquals(kept, pauseAt);
   assert(kept > 0 && kept < size);
 
   const out = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });

@@ -41,7 +41,9 @@ INSERT INTO items (body) SELECT hex(randomblob(50)) FROM c;`,
 
 /** Names in `dir` that a SQLite connection leaves beside a database. */
 async function sqliteLeftovers(dir: string): Promise<string[]> {
-  return (await listDir(dir)).filter((n) => /-(wal|shm|journal)$/.test(n) || n.startsWith(".sqlbk-verify"));
+  return (await listDir(dir)).filter((n) =>
+    /-(wal|shm|journal)$/.test(n) || (n.startsWith(".sqlbk-verify") && n !== ".sqlbk-verify.lock")
+  );
 }
 
 Deno.test("verify and restore leave no -wal/-shm for a WAL-header archive; the restore is one DELETE-mode file", async () => {

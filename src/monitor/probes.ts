@@ -12,6 +12,7 @@ import { Database, type SqlValue } from "../sqlite/database.ts";
 import { errorMessage, VerifyError } from "../errors.ts";
 import { exists, removeIfExists } from "../fs.ts";
 import { verifyBackup, type VerifyOptions, type VerifyResult } from "../verify.ts";
+import { holdVerifyDir } from "../verify_temps.ts";
 
 function _show(value: SqlValue): string {
   if (value === null) return "NULL";
@@ -85,12 +86,15 @@ export async function verifyWithProbes(
   probes: string[],
   options: Omit<VerifyOptions, "keepDatabaseAt"> = {},
 ): Promise<VerifyResult> {
-  const copy = join(options.tempDir ?? dirname(path), `.sqlbk-probe-${crypto.randomUUID().slice(0, 8)}.db`);
+  const tempDir = options.tempDir ?? dirname(path);
+  const copy = join(tempDir, `.sqlbk-probe-${crypto.randomUUID().slice(0, 8)}.db`);
+  const lock = await holdVerifyDir(tempDir); // kept until the probes ran on the copy
   try {
     const result = await verifyBackup(path, { ...options, keepDatabaseAt: copy });
     await runProbes((await exists(copy)) ? copy : path, probes, { label: basename(path) });
     return result;
   } finally {
     await removeIfExists(copy).catch(() => {});
+    lock.release();
   }
 }

@@ -28,6 +28,7 @@ import { checkFailure, parseSidecar, toRollbackJournal, verifyBackup } from "../
 import { type Inflater, startInflate } from "../codecs/background.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
 import { checkDatabase, type CheckLevel } from "../integrity.ts";
+import { holdVerifyDir } from "../verify_temps.ts";
 import { runProbes } from "../monitor/probes.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
@@ -259,83 +260,105 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
     if (!(await lockFile.tryLock(true))) {
       throw new Error(`Another "sqlbk pull" is writing into "${localDir}"; wait for it to finish`);
     }
-    let session: SftpSession = await _connectWithRetries(
-      connect,
-      retries,
-      options.retryDelayMs ?? 1000,
-      log,
-      options.signal,
-    );
+    // Held for the whole run: killed runs' verification and --decompress temp files are swept
+    // now (when no verify runs here), and no later sweep touches ours.
+    const tempLock = await holdVerifyDir(localDir);
     try {
-      const remoteDir = t.remoteDir;
-      const where = `${session.label}:${remoteDir}`;
-      const entries = await session.list(remoteDir);
-      const latest = chooseLatest(entries, {
-        onFuture: (b) =>
-          log(
-            `warning: skipping "${b.name}": it is dated ${b.time.toISOString()}, in the future of this machine's clock (more than 10 minutes ahead); it is never pulled`,
-          ),
-      });
-      const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
-      if (latest.size === 0) {
-        const seen = entries.map((e) => printable(e.name)).sort(); // names are the server's text
-        throw new Error(
-          `No backups found in "${where}"; saw ${
-            seen.length === 0
-              ? "an empty directory"
-              : `${seen.length} entr${seen.length === 1 ? "y" : "ies"}: ${seen.slice(0, 20).join(", ")}${
-                seen.length > 20 ? ", ..." : ""
-              }`
-          } (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
-        );
-      }
-      const missing = wanted.filter((db) => !latest.has(db));
-      if (missing.length > 0) {
-        throw new Error(
-          `No backups of ${missing.map((m) => `"${m}"`).join(", ")} in "${where}"; databases found: ${
-            [...latest.keys()].sort().map((d) => printable(d)).join(", ")
-          }`,
-        );
-      }
-      const byName = new Map(entries.map((e) => [e.name, e]));
-      const results: PullResult[] = [];
-      const failures: { database: string; error: unknown }[] = [];
-      for (const database of wanted) {
-        options.signal?.throwIfAborted();
-        const chosen = latest.get(database)!;
-        try {
-          const result = await _pullOne(chosen, byName.get(chosen.name)!, {
-            ...options,
-            localDir,
-            remoteDir,
-            sidecar: sidecarNames(chosen.name).find((n) => byName.get(n)?.isFile === true) ?? null,
-            log,
-            retries,
-            getSession: () => session,
-            reconnect: async () => {
-              await session.close().catch(() => {});
-              session = await connect();
-              return session;
-            },
-          });
-          results.push(result);
-          options.onResult?.(result);
-        } catch (err) {
-          if (options.signal?.aborted) throw err;
-          failures.push({ database, error: err });
-          if (err instanceof SshError && !err.retryable && err.kind !== "not-found" && err.kind !== "permission") {
-            break; // the connection itself is unusable
-          }
-        }
-      }
-      if (failures.length === 1 && results.length === 0 && wanted.length === 1) throw failures[0].error;
-      if (failures.length > 0) throw new PullBatchError(failures, results);
-      return results;
+      return await _pullLocked(t, localDir, options, log, retries, connect);
     } finally {
-      await session.close().catch(() => {});
+      tempLock.release();
     }
   } finally {
     lockFile.close();
+  }
+}
+
+async function _pullLocked(
+  t: Target,
+  localDir: string,
+  options: PullOptions,
+  log: (line: string) => void,
+  retries: number,
+  connect: () => Promise<SftpSession>,
+): Promise<PullResult[]> {
+  let session: SftpSession = await _connectWithRetries(
+    connect,
+    retries,
+    options.retryDelayMs ?? 1000,
+    log,
+    options.signal,
+  );
+  // An interrupt ends the connection, so that no request waits for a server that stopped answering.
+  const onAbort = () => session.abort(new SshError("connection", "Interrupted"));
+  options.signal?.addEventListener("abort", onAbort);
+  try {
+    const remoteDir = t.remoteDir;
+    const where = `${session.label}:${remoteDir}`;
+    const entries = await session.list(remoteDir);
+    const latest = chooseLatest(entries, {
+      onFuture: (b) =>
+        log(
+          `warning: skipping "${b.name}": it is dated ${b.time.toISOString()}, in the future of this machine's clock (more than 10 minutes ahead); it is never pulled`,
+        ),
+    });
+    const wanted = options.databases?.length ? options.databases : [...latest.keys()].sort();
+    if (latest.size === 0) {
+      const seen = entries.map((e) => printable(e.name)).sort(); // names are the server's text
+      throw new Error(
+        `No backups found in "${where}"; saw ${
+          seen.length === 0
+            ? "an empty directory"
+            : `${seen.length} entr${seen.length === 1 ? "y" : "ies"}: ${seen.slice(0, 20).join(", ")}${
+              seen.length > 20 ? ", ..." : ""
+            }`
+        } (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
+      );
+    }
+    const missing = wanted.filter((db) => !latest.has(db));
+    if (missing.length > 0) {
+      throw new Error(
+        `No backups of ${missing.map((m) => `"${m}"`).join(", ")} in "${where}"; databases found: ${
+          [...latest.keys()].sort().map((d) => printable(d)).join(", ")
+        }`,
+      );
+    }
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    const results: PullResult[] = [];
+    const failures: { database: string; error: unknown }[] = [];
+    for (const database of wanted) {
+      options.signal?.throwIfAborted();
+      const chosen = latest.get(database)!;
+      try {
+        const result = await _pullOne(chosen, byName.get(chosen.name)!, {
+          ...options,
+          localDir,
+          remoteDir,
+          sidecar: sidecarNames(chosen.name).find((n) => byName.get(n)?.isFile === true) ?? null,
+          log,
+          retries,
+          getSession: () => session,
+          reconnect: async () => {
+            await session.close().catch(() => {});
+            session = await connect();
+            return session;
+          },
+        });
+        results.push(result);
+        options.onResult?.(result);
+      } catch (err) {
+        if (options.signal?.aborted) throw err;
+        failures.push({ database, error: err });
+        if (err instanceof SshError && !err.retryable && err.kind !== "not-found" && err.kind !== "permission") {
+          break; // the connection itself is unusable
+        }
+      }
+    }
+    if (failures.length === 1 && results.length === 0 && wanted.length === 1) throw failures[0].error;
+    if (failures.length > 0) throw new PullBatchError(failures, results);
+    return results;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    await session.close().catch(() => {});
   }
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { clearLongTimer, type LongTimer, setLongTimeout } from "../timers.ts";
 import { SshReader, SshWriter } from "./wire.ts";
 
 /** Receives a channel's bytes, in order, and its end. */
@@ -66,18 +67,51 @@ const _FXF_READ = 0x1;
 /** Largest SFTP packet accepted (OpenSSH's sftp-server sends at most 256 KiB). */
 const _MAX_PACKET = 1024 * 1024;
 
+/**
+ * Why the client itself failed a request (no status from the server): no well-formed reply
+ * within the request timeout, a malformed reply, or a listing over its limits.
+ */
+export type SftpFailure = "timeout" | "malformed" | "limit";
+
 /** A failed SFTP request: `code` is the server's status code (2: no such file, 3: permission denied). */
 export class SftpError extends Error {
   /** Always `"SftpError"`. */
   override name = "SftpError";
   /** The SFTP status code, or {@link FX.CONNECTION_LOST}. */
   readonly code: number;
+  /** Set when the client failed the request itself (see {@link SftpFailure}); the server's status errors leave it unset. */
+  readonly failure?: SftpFailure;
   /** @internal */
-  constructor(code: number, message: string, options?: { cause?: unknown }) {
+  constructor(code: number, message: string, options?: { cause?: unknown; failure?: SftpFailure }) {
     super(message, options);
     this.code = code;
+    this.failure = options?.failure;
   }
 }
+
+function _malformed(detail: string, cause?: unknown): SftpError {
+  return new SftpError(FX.FAILURE, `malformed SFTP reply: ${detail}`, { failure: "malformed", cause });
+}
+
+/** Options for {@link SftpClient.start}. */
+export interface SftpClientOptions {
+  /**
+   * Fail every waiting request, and the session, when no well-formed reply arrives for
+   * this long while requests are waiting (ms; any length, see timers.ts). Default 30000.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** Bounds of one directory listing (a hostile server may send an endless one). */
+export interface ListLimits {
+  /** Most entries. Default {@link DEFAULT_LIST_LIMITS}.maxEntries (100 000). */
+  maxEntries?: number;
+  /** Most bytes of names (file name plus `ls -l` text). Default {@link DEFAULT_LIST_LIMITS}.maxBytes (32 MiB). */
+  maxBytes?: number;
+}
+
+/** The default bounds of a directory listing: 100 000 entries, 32 MiB of names. */
+export const DEFAULT_LIST_LIMITS: Required<ListLimits> = { maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 };
 
 /** File attributes (the fields a pull uses). */
 export interface Attributes {
@@ -101,8 +135,20 @@ export interface DirEntry {
 
 type _Reply = (type: number, r: SshReader) => void;
 
+/** `cb`, callable once: a request settles once, whether by reply or by failure. */
+function _once<A extends unknown[]>(cb: (...args: A) => void): (...args: A) => void {
+  let called = false;
+  return (...args: A) => {
+    if (called) return;
+    called = true;
+    cb(...args);
+  };
+}
+
 interface _Pending {
   reply: _Reply;
+  /** Fails the request with an error of the client's own (lost connection, timeout, malformed reply). */
+  fail: (err: SftpError) => void;
   /** For READ: where the data goes. */
   target?: Uint8Array;
   /** For READ: called with the byte count when the data has been copied into `target`. */
@@ -140,7 +186,7 @@ export class SftpClient implements ChannelSink {
   readonly #channel: ByteChannel;
   #nextId = 1;
   #pending = new Map<number, _Pending>();
-  #lost: Error | null = null;
+  #lost: SftpError | null = null;
   // Parser state for the SFTP byte stream.
   #head = new Uint8Array(13);
   #headLen = 0;
@@ -154,17 +200,23 @@ export class SftpClient implements ChannelSink {
   #skip = 0;
   #version: ((version: number) => void) | null = null;
   #ended: ((err: Error) => void) | null = null;
+  readonly #timeoutMs: number;
+  /** When the last well-formed reply arrived (or the first of the waiting requests was sent). */
+  #progressAt = 0;
+  #watch: LongTimer | undefined;
+  #fatalListeners = new Set<(err: SftpError) => void>();
 
-  private constructor(channel: ByteChannel) {
+  private constructor(channel: ByteChannel, options: SftpClientOptions) {
     this.#channel = channel;
+    this.#timeoutMs = Math.max(1, options.requestTimeoutMs ?? 30_000);
   }
 
   /**
    * Completes the version exchange on `channel` (an `sftp` subsystem); rejects with the
-   * channel's error when it ends first.
+   * channel's error when it ends first. (The caller bounds the wait for the version.)
    */
-  static async start(channel: ByteChannel): Promise<SftpClient> {
-    const client = new SftpClient(channel);
+  static async start(channel: ByteChannel, options: SftpClientOptions = {}): Promise<SftpClient> {
+    const client = new SftpClient(channel, options);
     const version = new Promise<number>((resolve, reject) => {
       client.#version = resolve;
       client.#ended = reject;
@@ -200,6 +252,7 @@ export class SftpClient implements ChannelSink {
           const n = this.#dataOff;
           this.#dataTarget = null;
           this.#dataPending = null;
+          this.#progress();
           p.onData!(n);
         }
         continue;
@@ -226,7 +279,7 @@ export class SftpClient implements ChannelSink {
       if (this.#headLen === 5) {
         this.#packetLen = new DataView(this.#head.buffer).getUint32(0);
         if (this.#packetLen < 1 || this.#packetLen > _MAX_PACKET) {
-          return this.#fatal(new SftpError(FX.FAILURE, `bad SFTP packet length ${this.#packetLen}`));
+          return this.#fatal(_malformed(`packet length ${this.#packetLen} (at most ${_MAX_PACKET} is accepted)`));
         }
         if (this.#head[4] !== FXP.DATA || this.#packetLen < 9) {
           this.#startBody();
@@ -240,11 +293,13 @@ export class SftpClient implements ChannelSink {
       const dataLen = view.getUint32(9);
       const p = this.#pending.get(id);
       this.#headLen = 0;
-      if (!p?.target || dataLen > p.target.length || 9 + dataLen !== this.#packetLen) {
-        this.#pending.delete(id);
-        this.#skip = this.#packetLen - 9;
-        p?.reply(FXP.STATUS, new SshReader(new SshWriter().u32(FX.FAILURE).string("bad READ reply").bytes()));
-        continue;
+      if (!p) return this.#fatal(_malformed(`DATA for request ${id}, which is not waiting`));
+      if (!p.target || dataLen > p.target.length || 9 + dataLen !== this.#packetLen) {
+        return this.#fatal(_malformed(
+          !p.target
+            ? `DATA in reply to a request that is not a READ`
+            : `DATA of ${dataLen} bytes in a packet of ${this.#packetLen} for a READ of ${p.target.length}`,
+        ));
       }
       this.#pending.delete(id);
       this.#dataPending = p;
@@ -254,6 +309,7 @@ export class SftpClient implements ChannelSink {
       if (dataLen === 0) {
         this.#dataTarget = null;
         this.#dataPending = null;
+        this.#progress();
         p.onData!(0);
       }
     }
@@ -272,22 +328,78 @@ export class SftpClient implements ChannelSink {
   }
 
   #packet(body: Uint8Array): void {
+    if (this.#lost) return;
     const r = new SshReader(body);
     const type = r.byte();
     if (type === FXP.VERSION) {
-      this.#version?.(r.u32());
+      if (!this.#version) return this.#fatal(_malformed("a second VERSION"));
+      let version: number;
+      try {
+        version = r.u32();
+      } catch (err) {
+        return this.#fatal(_malformed("VERSION without a version number", err));
+      }
+      this.#version(version);
       this.#version = null;
       return;
     }
+    if (body.length < 5) return this.#fatal(_malformed(`a packet of type ${type} without a request id`));
     const id = r.u32();
     const p = this.#pending.get(id);
-    if (!p) return;
+    if (!p) return this.#fatal(_malformed(`type ${type} for request ${id}, which is not waiting`));
     this.#pending.delete(id);
+    this.#progress();
     try {
       p.reply(type, r);
     } catch (err) {
-      this.#fatal(err instanceof Error ? err : new Error(String(err)));
+      const e = err instanceof SftpError && err.failure ? err : _malformed(
+        `type ${type}: ${err instanceof Error ? err.message : String(err)}`,
+        err,
+      );
+      p.fail(e); // no-op when its callback already ran
+      this.#fatal(e);
     }
+  }
+
+  /** A well-formed reply arrived: the request timeout starts over. */
+  #progress(): void {
+    this.#progressAt = performance.now();
+    if (this.#pending.size === 0 && this.#dataPending === null) {
+      clearLongTimer(this.#watch);
+      this.#watch = undefined;
+    }
+  }
+
+  /** Arms the request timeout (when a request is sent while none was waiting). */
+  #arm(): void {
+    if (this.#watch) return;
+    this.#progressAt = performance.now();
+    const check = () => {
+      this.#watch = undefined;
+      if (this.#lost || (this.#pending.size === 0 && this.#dataPending === null)) return;
+      const idle = performance.now() - this.#progressAt;
+      if (idle < this.#timeoutMs) {
+        this.#watch = setLongTimeout(check, this.#timeoutMs - idle);
+        return;
+      }
+      this.#fatal(
+        new SftpError(FX.FAILURE, `no reply within ${_seconds(this.#timeoutMs)}`, { failure: "timeout" }),
+      );
+    };
+    this.#watch = setLongTimeout(check, this.#timeoutMs);
+  }
+
+  /**
+   * Calls `listener` once when the session fails for a reason of the client's own (no reply
+   * within the request timeout, a malformed reply): the connection is then unusable.
+   */
+  onFatal(listener: (err: SftpError) => void): void {
+    this.#fatalListeners.add(listener);
+  }
+
+  /** The request timeout, in ms. */
+  get requestTimeoutMs(): number {
+    return this.#timeoutMs;
   }
 
   /** @internal The channel ended. */
@@ -299,11 +411,20 @@ export class SftpClient implements ChannelSink {
     this.#ended?.(err);
     this.#ended = null;
     if (this.#lost) return;
-    this.#lost = new SftpError(FX.CONNECTION_LOST, `connection lost: ${err.message}`, { cause: err });
+    const lost = err instanceof SftpError && err.failure
+      ? err
+      : new SftpError(FX.CONNECTION_LOST, `connection lost: ${err.message}`, { cause: err });
+    this.#lost = lost;
+    clearLongTimer(this.#watch);
+    this.#watch = undefined;
     const pending = [...this.#pending.values()];
+    if (this.#dataPending) pending.push(this.#dataPending);
     this.#pending.clear();
-    const status = new SshWriter().u32(FX.CONNECTION_LOST).string(this.#lost.message).bytes();
-    for (const p of pending) p.reply(FXP.STATUS, new SshReader(status));
+    this.#dataPending = null;
+    this.#dataTarget = null;
+    this.#dataLeft = 0;
+    for (const p of pending) p.fail(lost);
+    if (lost.failure) { for (const listener of this.#fatalListeners) listener(lost); }
   }
 
   // ---- requests --------------------------------------------------------------------
@@ -311,17 +432,13 @@ export class SftpClient implements ChannelSink {
   #request(type: number, body: (w: SshWriter) => void, pending: _Pending): void {
     const id = this.#nextId;
     this.#nextId = (this.#nextId + 1) >>> 0 || 1;
-    if (this.#lost) {
-      return pending.reply(
-        FXP.STATUS,
-        new SshReader(new SshWriter().u32(FX.CONNECTION_LOST).string(this.#lost.message).bytes()),
-      );
-    }
+    if (this.#lost) return pending.fail(this.#lost);
     const w = new SshWriter().u32(0).byte(type).u32(id);
     body(w);
     const bytes = w.bytes();
     new DataView(bytes.buffer).setUint32(0, bytes.length - 4);
     this.#pending.set(id, pending);
+    this.#arm();
     this.#channel.write(bytes).catch((err) => this.#fatal(err));
   }
 
@@ -334,20 +451,34 @@ export class SftpClient implements ChannelSink {
     return new SftpError(code, msg || `${what} failed (status ${code})`);
   }
 
-  #expectHandle(what: string, cb: (err: Error | undefined, handle: Uint8Array) => void): _Pending {
+  #expectHandle(what: string, callback: (err: Error | undefined, handle: Uint8Array) => void): _Pending {
+    const cb = _once(callback);
     return {
+      fail: (err) => cb(err, new Uint8Array()),
       reply: (type, r) => {
-        if (type === FXP.HANDLE) return cb(undefined, r.bytes());
-        if (type === FXP.STATUS) return cb(SftpClient.#status(r, what), new Uint8Array());
-        cb(new SftpError(FX.FAILURE, `${what}: unexpected reply ${type}`), new Uint8Array());
+        if (type === FXP.HANDLE) {
+          const handle = r.bytes();
+          if (handle.length === 0 || handle.length > 256) {
+            throw _malformed(`${what}: a handle of ${handle.length} bytes`);
+          }
+          return cb(undefined, handle);
+        }
+        if (type === FXP.STATUS) {
+          const err = SftpClient.#status(r, what);
+          if (err.code === FX.OK) throw _malformed(`${what}: status OK instead of a handle`);
+          return cb(err, new Uint8Array());
+        }
+        throw _unexpected(what, type);
       },
     };
   }
 
-  #expectStatus(what: string, cb: (err: Error | undefined) => void): _Pending {
+  #expectStatus(what: string, callback: (err: Error | undefined) => void): _Pending {
+    const cb = _once(callback);
     return {
+      fail: (err) => cb(err),
       reply: (type, r) => {
-        if (type !== FXP.STATUS) return cb(new SftpError(FX.FAILURE, `${what}: unexpected reply ${type}`));
+        if (type !== FXP.STATUS) throw _unexpected(what, type);
         const err = SftpClient.#status(r, what);
         cb(err.code === FX.OK ? undefined : err);
       },
@@ -375,59 +506,104 @@ export class SftpClient implements ChannelSink {
     offset: number,
     length: number,
     position: number,
-    cb: (err: Error | undefined, bytesRead: number) => void,
+    callback: (err: Error | undefined, bytesRead: number) => void,
   ): void {
+    const cb = _once(callback);
     this.#request(FXP.READ, (w) => w.string(handle).u64(position).u32(length), {
       target: buffer.subarray(offset, offset + length),
       onData: (n) => cb(undefined, n),
+      fail: (err) => cb(err, 0),
       reply: (type, r) => {
-        if (type !== FXP.STATUS) return cb(new SftpError(FX.FAILURE, `read: unexpected reply ${type}`), 0);
+        if (type !== FXP.STATUS) throw _unexpected("read", type);
         const err = SftpClient.#status(r, "read");
+        if (err.code === FX.OK) throw _malformed("read: status OK instead of data");
         cb(err.code === FX.EOF ? undefined : err, 0);
       },
     });
   }
 
   /** Stats `path` (following links). */
-  stat(path: string, cb: (err: Error | undefined, attrs: Attributes) => void): void {
+  stat(path: string, callback: (err: Error | undefined, attrs: Attributes) => void): void {
+    const cb = _once(callback);
     this.#request(FXP.STAT, (w) => w.string(path), {
+      fail: (err) => cb(err, {}),
       reply: (type, r) => {
         if (type === FXP.ATTRS) return cb(undefined, _attrs(r));
-        if (type === FXP.STATUS) return cb(SftpClient.#status(r, "stat"), {});
-        cb(new SftpError(FX.FAILURE, `stat: unexpected reply ${type}`), {});
+        if (type === FXP.STATUS) {
+          const err = SftpClient.#status(r, "stat");
+          if (err.code === FX.OK) throw _malformed("stat: status OK instead of attributes");
+          return cb(err, {});
+        }
+        throw _unexpected("stat", type);
       },
     });
   }
 
-  /** Lists a directory (without `.` and `..`). */
-  readdir(path: string, cb: (err: Error | undefined, list: DirEntry[]) => void): void {
+  /**
+   * Lists a directory (without `.` and `..`), at most `limits` (default
+   * {@link DEFAULT_LIST_LIMITS}): beyond them it stops and fails with an SftpError whose
+   * `failure` is `"limit"`, so an endless listing costs bounded memory.
+   */
+  readdir(path: string, callback: (err: Error | undefined, list: DirEntry[]) => void, limits: ListLimits = {}): void {
+    const maxEntries = limits.maxEntries ?? DEFAULT_LIST_LIMITS.maxEntries;
+    const maxBytes = limits.maxBytes ?? DEFAULT_LIST_LIMITS.maxBytes;
+    const cb = _once(callback);
     this.#request(
       FXP.OPENDIR,
       (w) => w.string(path),
       this.#expectHandle("opendir", (err, handle) => {
         if (err) return cb(err, []);
-        const list: DirEntry[] = [];
+        let list: DirEntry[] = [];
+        let bytes = 0;
         const done = (e: Error | undefined) => this.close(handle, () => cb(e, e ? [] : list));
+        const overLimit = (what: string) => {
+          list = [];
+          this.close(handle, () => {}); // not waited for: the answer changes nothing
+          cb(new SftpError(FX.FAILURE, what, { failure: "limit" }), []);
+        };
         const next = () =>
           this.#request(FXP.READDIR, (w) => w.string(handle), {
+            fail: (e) => cb(e, []),
             reply: (type, r) => {
               if (type === FXP.NAME) {
                 const n = r.u32();
                 for (let i = 0; i < n; i++) {
-                  const entry = { filename: r.text(), longname: r.text(), attrs: _attrs(r) };
-                  if (entry.filename !== "." && entry.filename !== "..") list.push(entry);
+                  const name = r.view();
+                  const long = r.view();
+                  const attrs = _attrs(r);
+                  bytes += name.length + long.length;
+                  if (bytes > maxBytes) return overLimit(`more than ${_mib(maxBytes)} of names`);
+                  const filename = _utf8.decode(name);
+                  if (filename === "." || filename === "..") continue;
+                  if (list.length >= maxEntries) return overLimit(`more than ${maxEntries} entries`);
+                  list.push({ filename, longname: _utf8.decode(long), attrs });
                 }
                 return next();
               }
               if (type === FXP.STATUS) {
                 const e = SftpClient.#status(r, "readdir");
+                if (e.code === FX.OK) throw _malformed("readdir: status OK instead of names");
                 return done(e.code === FX.EOF ? undefined : e);
               }
-              done(new SftpError(FX.FAILURE, `readdir: unexpected reply ${type}`));
+              throw _unexpected("readdir", type);
             },
           });
         next();
       }),
     );
   }
+}
+
+const _utf8 = new TextDecoder();
+
+function _unexpected(what: string, type: number): SftpError {
+  return _malformed(`${what}: a reply of type ${type}`);
+}
+
+function _seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function _mib(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }

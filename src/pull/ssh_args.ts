@@ -67,6 +67,9 @@ function _checkOption(option: string): void {
   }
 }
 
+/** The longest ConnectTimeout ssh honours, in seconds (it multiplies by 1000 into an int). */
+const _MAX_SSH_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
+
 /**
  * The arguments of `ssh` for an SFTP session to `options.host`: `-v` (its debug lines carry
  * the host key's fingerprint and the keys offered, for the error messages), the mapped
@@ -87,7 +90,8 @@ export function sshArgs(options: SshArgsOptions): string[] {
       throw new ConfigError(`Invalid ${what} "${value}": it must not be empty, start with "-" or contain spaces`);
     }
   }
-  const timeoutS = Math.max(1, Math.ceil((options.timeoutMs ?? 30_000) / 1000));
+  // ssh keeps ConnectTimeout in ms in an int: beyond 2^31-1 ms it wraps (596 hours is the longest it honours).
+  const timeoutS = Math.min(_MAX_SSH_TIMEOUT_S, Math.max(1, Math.ceil((options.timeoutMs ?? 30_000) / 1000)));
   const args = ["-v", "-x", "-a", "-T", "-o", "ClearAllForwardings=yes"];
   if (options.sshConfigPath !== undefined) args.push("-F", options.sshConfigPath);
   if (options.port !== undefined) args.push("-p", String(options.port));

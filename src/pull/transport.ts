@@ -8,7 +8,8 @@
 
 import { dirname } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { type Attributes, type DirEntry, FX, SftpClient } from "./sftp.ts";
+import { clearLongTimer, type LongTimer, setLongTimeout } from "../timers.ts";
+import { type Attributes, type DirEntry, FX, type ListLimits, SftpClient, SftpError } from "./sftp.ts";
 import { aesFirstCiphers, sshArgs, type SshArgsOptions, sshBinary } from "./ssh_args.ts";
 import { printable, SshError } from "./ssh_error.ts";
 import { explainSshFailure, type FailureContext } from "./ssh_log.ts";
@@ -76,6 +77,11 @@ export class SftpSession implements AsyncDisposable {
     this.sftp = sftp;
     this.label = label;
     this.cipher = ssh.log.cipher;
+    // No reply in time, or a malformed one: the session is unusable; ssh is ended at once.
+    sftp.onFatal((err) => {
+      this._lose(this.#explain(err, "the SFTP session"));
+      ssh.kill();
+    });
   }
 
   /** @internal The connection ended: every waiting request fails with `err`. */
@@ -101,8 +107,11 @@ export class SftpSession implements AsyncDisposable {
     return () => this.#lostListeners.delete(listener);
   }
 
-  /** Lists a remote directory. */
-  list(dir: string): Promise<RemoteEntry[]> {
+  /**
+   * Lists a remote directory, at most `limits` (default `DEFAULT_LIST_LIMITS`: 100 000
+   * entries, 32 MiB of names); a longer listing fails naming the limit.
+   */
+  list(dir: string, limits: ListLimits = {}): Promise<RemoteEntry[]> {
     return new Promise((resolve, reject) => {
       this.sftp.readdir(dir, (err: Error | undefined, list: DirEntry[]) => {
         if (err) return reject(this.mapError(err, `list remote directory "${dir}"`, "directory"));
@@ -112,7 +121,7 @@ export class SftpSession implements AsyncDisposable {
           mtime: e.attrs.mtime ?? 0,
           isFile: ((e.attrs.mode ?? 0) & _S_IFMT) === _S_IFREG,
         })));
-      });
+      }, limits);
     });
   }
 
@@ -182,6 +191,7 @@ export class SftpSession implements AsyncDisposable {
 
   /** Turns an SFTP status error into an {@link SshError} with a one-line message. */
   mapError(err: Error & { code?: number | string }, action: string, what: "file" | "directory"): SshError {
+    if (err instanceof SftpError && err.failure) return this.#explain(err, action);
     if (this.#lost) return this.#lost;
     if (err.code === FX.NO_SUCH_FILE) {
       return new SshError("not-found", `Cannot ${action} on ${this.label}: no such ${what}`, { cause: err });
@@ -204,6 +214,35 @@ export class SftpSession implements AsyncDisposable {
       );
     }
     return new SshError("remote", `Cannot ${action} on ${this.label}: ${printable(err.message)}`, { cause: err });
+  }
+
+  /** Ends the connection now (the run was interrupted): every waiting request fails with `reason`. */
+  abort(reason: SshError): void {
+    this._lose(reason);
+    this.#ssh.kill();
+  }
+
+  /** The one line for a failure of the client's own: a timeout, a malformed reply, a listing over its limits. */
+  #explain(err: SftpError, action: string): SshError {
+    if (err.failure === "timeout") {
+      return new SshError(
+        "timeout",
+        `No reply from ${this.label} to ${action}: ${err.message} (the server stopped answering; raise --timeout if the link is slow)`,
+        { cause: err, retryable: true },
+      );
+    }
+    if (err.failure === "limit") {
+      return new SshError(
+        "remote",
+        `Cannot ${action} on ${this.label}: it has ${err.message}, the limit (is it the right directory? a backup directory holds far fewer)`,
+        { cause: err },
+      );
+    }
+    return new SshError(
+      "remote",
+      `Cannot ${action} on ${this.label}: ${printable(err.message)} (the server does not speak SFTP correctly)`,
+      { cause: err },
+    );
   }
 
   /** Ends the SFTP session: closes ssh's stdin and waits for it to exit (killing it after 3 s). */
@@ -299,15 +338,15 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
     session._lose(err);
     return err;
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: LongTimer | undefined;
   let timedOut = false;
   try {
-    const started = SftpClient.start(ssh);
+    const started = SftpClient.start(ssh, { requestTimeoutMs: timeoutMs });
     const sftp = await (batch
       ? Promise.race([
         started,
         new Promise<never>((_, reject) =>
-          timer = setTimeout(() => {
+          timer = setLongTimeout(() => {
             timedOut = true;
             ssh.kill();
             reject(new Error("timeout"));
@@ -339,6 +378,6 @@ export async function connectSftp(options: ConnectOptions): Promise<SftpSession>
       { cause: err },
     );
   } finally {
-    clearTimeout(timer);
+    clearLongTimer(timer);
   }
 }

@@ -48,6 +48,8 @@ export interface SshdOptions {
   hostKeyType?: "ed25519" | "ecdsa" | "rsa";
   /** Reuse host keys from this directory (files `ssh_host_key`, `ssh_host_key.pub`). */
   hostKeyFrom?: string;
+  /** The `Subsystem sftp` command (a misbehaving server of a test's own). Default `internal-sftp`. */
+  sftpSubsystem?: string;
 }
 
 const SSHD = "/usr/sbin/sshd";
@@ -199,7 +201,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         `StrictModes no`,
         `PermitRootLogin prohibit-password`,
         `AllowUsers ${user}`,
-        `Subsystem sftp internal-sftp`,
+        `Subsystem sftp ${options.sftpSubsystem ?? "internal-sftp"}`,
         `LogLevel VERBOSE`,
         `MaxStartups 50`,
       ];
