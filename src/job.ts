@@ -376,7 +376,18 @@ async function _withDeadline<T>(
   }
 }
 
-/** Raised by a handler when some databases of a config failed; `results` holds the others. */
+/**
+ * Raised by a handler when some databases of a config failed; `results` holds the others.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await createBackupHandler(await loadConfig("sqlbk.toml")).handle({ id: 1, jobType: "db_backup" });
+ * } catch (err) {
+ *   if (err instanceof BackupBatchError) console.error(err.failures.map((f) => f.database));
+ * }
+ * ```
+ */
 export class BackupBatchError extends Error {
   /** Always `"BackupBatchError"`. */
   override name = "BackupBatchError";

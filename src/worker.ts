@@ -227,7 +227,18 @@ interface _JobContext extends WorkerOptions {
   checkIdentity: () => Promise<void>;
 }
 
-/** Raised when the worker's database was deleted or replaced under it: it stops claiming. */
+/**
+ * Raised when the worker's database was deleted or replaced under it: it stops claiming.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await runWorker({ dbPath: "app.db", config: await loadConfig("sqlbk.toml") });
+ * } catch (err) {
+ *   if (err instanceof QueueDatabaseChangedError) console.error("app.db was replaced; restart the worker");
+ * }
+ * ```
+ */
 export class QueueDatabaseChangedError extends Error {
   /** Always `"QueueDatabaseChangedError"`. */
   override name = "QueueDatabaseChangedError";

@@ -17,25 +17,27 @@ import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
 export const summary = "Verify backup files: checksum, full decompression, integrity check on every core";
 
 /** The help text. */
-export const help = `sqlbk verify: prove local backup files sound. For each file: its SHA-256 against the
-<file>.sha256 sidecar when there is one, a complete decompression (gzip or zstd, as the file's
-first bytes say; a .gz or .zst name must match them) into a temp file beside it, and the
-integrity check: every part returning exactly one row, "ok".
+export const help = `sqlbk verify: prove local backup files sound. For each file: its SHA-256
+against the sidecar when there is one (.<file>.sha256 beside it, or the <file>.sha256 of earlier
+versions), a complete decompression (gzip or zstd, as the file's first bytes say; a .gz or .zst
+name must match them) into a temp file beside it, and the integrity check: every part returning
+exactly one row, "ok".
 
 Usage:
   sqlbk verify FILE... [options]
 
 Options:
-      --no-sidecar           do not compare with <file>.sha256 even when it exists (default: compare)
+      --no-sidecar           do not compare with the sidecar even when it exists (default: compare)
 ${CHECK_HELP}
       --json                 print one JSON object per file on stdout
 ${PROBE_HELP}
   -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
 
-Output: "ok <file> sha256=<hex> check=full|quick (<ms> ms)" per sound file on stdout (or --json
-objects {"path","ok","sha256","checksumVerified","databaseBytes","codec","check","checkMs","error"});
-failures on stderr.
+Output: "ok <file> sha256=<hex> [(checksum matches)] check=full|quick (<ms> ms)" per sound file
+on stdout, or with --json one object per file: {"path","ok","sha256","checksumVerified",
+"databaseBytes","codec","check","checkMs"}, or {"path","ok":false,"error"} for a file that
+failed. Errors on stderr.
 
 Exit codes: 0 all sound, 1 a file could not be read, 2 usage error, 3 a file failed verification
 (or a probe).

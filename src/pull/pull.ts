@@ -118,6 +118,15 @@ export interface PullResult {
 /**
  * Several databases failed; `failures` has each error. Exit code 3 when every failure is
  * a verification failure, else 1.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await pull("backup@db1:/srv/app/backups", { localDir: "/srv/pulled/app" });
+ * } catch (err) {
+ *   if (err instanceof PullBatchError) for (const f of err.failures) console.error(f.database, f.error);
+ * }
+ * ```
  */
 export class PullBatchError extends Error {
   /** Always `"PullBatchError"`. */

@@ -180,7 +180,18 @@ function _envVar(name: string): string | undefined {
   }
 }
 
-/** Raised when libsqlite3 cannot be found, loaded, or is too old. */
+/**
+ * Raised when libsqlite3 cannot be found, loaded, or is too old.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   loadSqlite();
+ * } catch (err) {
+ *   if (err instanceof SqliteLoadError) console.error(err.message); // the names it tried
+ * }
+ * ```
+ */
 export class SqliteLoadError extends Error {
   /** Always `"SqliteLoadError"`. */
   override name = "SqliteLoadError";

@@ -36,7 +36,18 @@ export interface OnlineOptions extends SnapshotOptions {
   onProgress?: (progress: SnapshotProgress) => void;
 }
 
-/** Raised when an online backup does not reach DONE within `max_duration`. */
+/**
+ * Raised when an online backup does not reach DONE within `max_duration`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await onlineBackup("app.db", "/tmp/app-copy.db", { maxDurationMs: 60_000 });
+ * } catch (err) {
+ *   if (err instanceof BackupTimeoutError) console.error("writers kept restarting the copy; try the vacuum strategy");
+ * }
+ * ```
+ */
 export class BackupTimeoutError extends Error {
   /** Always `"BackupTimeoutError"`. */
   override name = "BackupTimeoutError";

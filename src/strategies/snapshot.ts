@@ -91,6 +91,15 @@ export function journalMode(db: Database): string {
 /**
  * Raised when a source or snapshot must not become a backup: empty, not a SQLite
  * database, or failing its check. Nothing is published (exit 1).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   probeSource("empty.db");
+ * } catch (err) {
+ *   if (err instanceof SnapshotCheckError) console.error(err.message); // Source "empty.db" is empty ...
+ * }
+ * ```
  */
 export class SnapshotCheckError extends Error {
   /** Always `"SnapshotCheckError"`. */
