@@ -16,15 +16,8 @@ import {
   type Strategy,
 } from "./config.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
-import {
-  databaseStem,
-  formatBackupName,
-  groupByDatabase,
-  isFromTheFuture,
-  sidecarName,
-  sidecarNames,
-} from "./naming.ts";
-import { parseSidecar } from "./verify.ts";
+import { databaseStem, formatBackupName, groupByDatabase, isFromTheFuture, sidecarName } from "./naming.ts";
+import { readSidecarOf } from "./verify.ts";
 import { sha256File } from "./hash.ts";
 import { writeFileAtomic } from "./fs.ts";
 import { assertNameFree, DirectoryLock, publishArchive, snapshotTempName } from "./archive.ts";
@@ -547,17 +540,7 @@ export async function findPublishedBackup(
   if (!newest) return null;
   const path = join(cfg.backupDir, newest.name);
   const bytes = (await Deno.stat(path)).size;
-  let sha256: string | null = null;
-  for (const sidecar of sidecarNames(newest.name)) {
-    const sidecarPath = join(cfg.backupDir, sidecar);
-    try {
-      // rule 10: a published archive's sidecar in backup_dir
-      sha256 = parseSidecar(await Deno.readTextFile(sidecarPath), sidecarPath, newest.name);
-      break;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-  }
+  let sha256 = await readSidecarOf(cfg.backupDir, newest.name);
   if (sha256 === null) {
     // rule 10: a published archive in backup_dir, never the source
     sha256 = await sha256File(path);

@@ -104,6 +104,27 @@ export async function readSidecar(sidecarPath: string, expectedName?: string): P
 }
 
 /**
+ * Reads the sidecar of `archive` in `dir`, the hidden `.<archive>.sha256` first, then the
+ * old `<archive>.sha256`, and returns its digest; null when neither exists. A malformed
+ * sidecar throws {@link VerifyError}.
+ *
+ * @example
+ * ```ts
+ * const hex = await readSidecarOf("backups", "app-2025-07-01T10-30-00Z-vacuum.bck.gz");
+ * ```
+ */
+export async function readSidecarOf(dir: string, archive: string): Promise<string | null> {
+  for (const sidecar of sidecarNames(archive)) {
+    try {
+      return await readSidecar(join(dir, sidecar), archive);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return null;
+}
+
+/**
  * Parses the text of a sidecar; see {@link readSidecar}.
  *
  * @example
@@ -211,14 +232,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   const name = basename(path);
   let expected = options.sha256?.toLowerCase();
   if (expected === undefined && options.useSidecar !== false) {
-    for (const sidecar of sidecarNames(name)) {
-      try {
-        expected = await readSidecar(join(dirname(path), sidecar), name);
-        break;
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-    }
+    expected = (await readSidecarOf(dirname(path), name)) ?? undefined;
   }
   const codec = await _codecOf(path, options.compressed);
   let sha256: string;

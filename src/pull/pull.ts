@@ -24,7 +24,7 @@ import {
 } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
-import { checkFailure, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
+import { checkFailure, parseSidecar, readSidecarOf, toRollbackJournal, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "../codecs/background.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
 import { checkDatabase, type CheckLevel } from "../integrity.ts";
@@ -418,13 +418,9 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   let replace = false;
   if (localSize !== null) {
     let localHash: string | null = null;
-    for (const sidecar of sidecarNames(name)) {
-      try {
-        const path = join(o.localDir, sidecar);
-        localHash = parseSidecar(await Deno.readTextFile(path), path, name);
-        break;
-      } catch { /* no sidecar: not known to be verified */ }
-    }
+    try {
+      localHash = await readSidecarOf(o.localDir, name);
+    } catch { /* an unreadable sidecar: not known to be verified */ }
     if (localSize === size && localHash !== null && (expected === undefined || expected === localHash)) {
       let latestDb: string | undefined;
       if (o.decompress && !(await exists(latestDbPath))) {
