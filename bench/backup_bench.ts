@@ -21,7 +21,14 @@ import { makeAppDatabase } from "./_data.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const WORK = join(ROOT, "bench/.work");
-const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys=hostname"];
+const PERMS = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net",
+  "--allow-sys=hostname,statfs",
+];
 
 interface Timed {
   name: string;

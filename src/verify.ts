@@ -13,6 +13,7 @@ import { SqliteError } from "./sqlite/error.ts";
 import { errorMessage, VerifyError } from "./errors.ts";
 import { type Codec, codecOfName, detectFileFormat, isCorruptData } from "./codecs/codec.ts";
 import { decompressFile } from "./codecs/decompress_file.ts";
+import { isOutputLimit, LOW_SPACE_CODE } from "./codecs/database_limit.ts";
 import { sha256File } from "./hash.ts";
 import { fsyncFile, removeIfExists } from "./fs.ts";
 import { checkDatabase, type CheckLevel, type CheckResult } from "./integrity.ts";
@@ -248,7 +249,12 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   try {
     if (codec !== null) {
       try {
-        const out = await decompressFile(path, dbPath, { codec: "auto", expect: codec, signal: options.signal });
+        const out = await decompressFile(path, dbPath, {
+          codec: "auto",
+          expect: codec,
+          signal: options.signal,
+          database: true,
+        });
         sha256 = out.sha256;
         databaseBytes = out.outputBytes;
       } catch (err) {
@@ -256,6 +262,12 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
           throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
         }
         if (options.signal?.aborted) throw err;
+        if (isOutputLimit(err)) {
+          throw new VerifyError(`Backup "${path}" failed verification: ${errorMessage(err)}`, { cause: err });
+        }
+        if ((err as { code?: string }).code === LOW_SPACE_CODE) {
+          throw new Error(`Cannot decompress "${path}" into "${dbPath}": ${errorMessage(err)}`, { cause: err });
+        }
         if (isCorruptData(err)) {
           throw new VerifyError(
             `Backup "${path}" failed verification: the ${codec} data is corrupt or truncated (${errorMessage(err)})`,

@@ -2,7 +2,9 @@
  * Issue 10, point 10: a full disk on the pull side is one error naming the file that could
  * not be written (the download, or the verification copy), and nothing is published; on
  * the server, a backup's error is SQLite's own for the connection that failed (never "not
- * an error"). Both write into a small tmpfs (mounting needs root, as the CI runs).
+ * an error"). A pull or verify whose decompressed copy would leave less than the free-space
+ * margin stops before writing it (issue 10, point 4). Both write into a small tmpfs
+ * (mounting needs root, as the CI runs).
  */
 
 import { join } from "node:path";
@@ -38,7 +40,11 @@ Deno.test("sqlbk pull into a full file system names the download or the verifica
     for (
       const [backup, pattern] of [
         [big, /^error: Cannot write ".*full\/src-\S+\.bck\.gz\.partial": no space left on device/m],
-        [small, /^error: Cannot write ".*full\/\.sqlbk-verify-[0-9a-f]{8}\.db": no space left on device/m],
+        // The decompression stops before the disk is full: the free-space margin (5% of 256 KiB).
+        [
+          small,
+          /^error: Cannot decompress "zeros-\S+\.bck\.gz" into ".*full\/\.sqlbk-verify-[0-9a-f]{8}\.db": decompressing it would leave less than 12\.8 KiB free in ".*full" \(\d+(\.\d)? KiB free; decompression keeps the smaller of 256 MiB and 5% of the file system free\): free some space there$/m,
+        ],
       ] as const
     ) {
       await Deno.copyFile(backup.path, join(s.remoteDir, backup.file));
@@ -51,6 +57,16 @@ Deno.test("sqlbk pull into a full file system names the download or the verifica
       // A download cut short stays as .partial to be resumed once there is room; clear it for the next case.
       for (const n of await listDir(local)) if (n.includes(".partial")) await Deno.remove(join(local, n));
     }
+    // verify of an archive in that file system: the same rule, exit 1, no temp file left.
+    await Deno.copyFile(small.path, join(local, small.file));
+    const verified = await sqlbk(["verify", join(local, small.file)], { env });
+    assertEquals(verified.code, 1, verified.stderr);
+    assertMatch(
+      verified.stderr,
+      /^error: Cannot decompress ".*full\/zeros-\S+\.bck\.gz" into .*would leave less than 12\.8 KiB free/,
+    );
+    assertEquals((await listDir(local)).filter((n) => n.startsWith(".sqlbk-verify-")), []);
+    await Deno.remove(join(local, small.file));
     // The mapping itself, on a real ENOSPC.
     let caught: unknown = null;
     try {

@@ -1,11 +1,13 @@
 /**
  * Worker for {@link startInflate}: decompresses the archive blocks it receives into the
- * output file, off the thread that runs the transport.
+ * output file, off the thread that runs the transport. The output must be a SQLite
+ * database within its header's size and the free-space margin (`DatabaseOutputGuard`).
  *
  * @module
  */
 
 import { openDecompressor } from "./codec.ts";
+import { DatabaseOutputGuard } from "./database_limit.ts";
 import type { Decompressor } from "./decompressor.ts";
 import type { Codec } from "./levels.ts";
 
@@ -19,6 +21,7 @@ let file: Deno.FsFile | null = null;
 let ring: SharedArrayBuffer | null = null;
 let slotSize = 0;
 let decompressor: Decompressor | null = null;
+let guard: DatabaseOutputGuard | null = null;
 let outputBytes = 0;
 let failure: unknown = null;
 /** Messages are handled one at a time, in order (each may wait on the file). */
@@ -32,6 +35,7 @@ const scope = self as unknown as {
 const post = (msg: unknown) => scope.postMessage(msg);
 
 function write(block: Uint8Array): void {
+  guard!.admit(block); // a database, within its header's size and the free-space margin; else throws
   // A worker may block: synchronous writes keep the output buffer's reuse simple.
   for (let off = 0; off < block.length;) off += file!.writeSync(block.subarray(off));
   outputBytes += block.length;
@@ -43,6 +47,7 @@ async function handle(m: Message): Promise<void> {
     slotSize = m.slotSize;
     try {
       file = Deno.openSync(m.path, { write: true, createNew: true });
+      guard = new DatabaseOutputGuard(m.path);
       decompressor = openDecompressor("auto", write, { expect: m.expect });
     } catch (err) {
       failure = err;

@@ -37,7 +37,10 @@ const _SLOTS = 32;
 
 /**
  * Starts decompressing into `outputPath` (created new; it must not exist). The codec is
- * the one the first bytes say; with `expect`, data of another codec is corrupt.
+ * the one the first bytes say; with `expect`, data of another codec is corrupt. The output
+ * must be a SQLite database: decompression stops at the first block that is not one, grows
+ * it past its header's size or would leave too little free space (`DatabaseOutputGuard`;
+ * the error's code is then `SQLBK_NOT_SQLITE`, `SQLBK_TOO_LARGE` or `SQLBK_LOW_SPACE`).
  *
  * Blocks reach the worker through a fixed ring of shared memory, not as transferred
  * buffers: no allocation per block, so no page faults or garbage per block and a flat RSS.

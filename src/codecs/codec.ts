@@ -9,6 +9,7 @@
 import { ConfigError } from "../errors.ts";
 import type { CompressOptions, CompressResult } from "./_block_compress.ts";
 import { DecompressError, type Decompressor, type DecompressSink } from "./decompressor.ts";
+import { isOutputLimit } from "./database_limit.ts";
 import { gunzipBackend, openGunzip } from "./gunzip.ts";
 import { gzipFile } from "./gzip.ts";
 import { type Codec, CODEC_EXTENSIONS, CODEC_NAMES } from "./levels.ts";
@@ -211,6 +212,7 @@ export function isCorruptData(err: unknown): boolean {
   const message = err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message;
   return (typeof code === "string" &&
     (code.startsWith("Z_") || code.startsWith("ZSTD_") || code === "BAD_MAGIC" || code === "TRUNCATED" ||
+      isOutputLimit(err) ||
       code === "ERR_ZLIB_INITIALIZATION_FAILED")) ||
     /unexpected end of file|incorrect header|invalid/i.test(String(message ?? err));
 }

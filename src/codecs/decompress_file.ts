@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { writeAll } from "../fs.ts";
 import { readInto } from "./_block_compress.ts";
 import { type Codec, openDecompressor } from "./codec.ts";
+import { DatabaseOutputGuard } from "./database_limit.ts";
 
 /** Options for {@link decompressFile}. */
 export interface DecompressFileOptions {
@@ -17,6 +18,14 @@ export interface DecompressFileOptions {
   expect?: Codec | null;
   /** Cancels between blocks. */
   signal?: AbortSignal;
+  /**
+   * Whether the output must be a SQLite database: decompression then stops with an error at
+   * the first block that is not one, that grows it past the size its header gives, or that
+   * would leave too little free space (see `DatabaseOutputGuard`). Default false.
+   */
+  database?: boolean;
+  /** With `database`: the free space to keep on the output's file system, in bytes. Default: the smaller of 256 MiB and 5% of it. */
+  freeSpaceMargin?: number;
 }
 
 /** What {@link decompressFile} did. */
@@ -52,7 +61,9 @@ export async function decompressFile(
   try {
     output = await Deno.open(outputPath, { write: true, createNew: true });
     const out = output;
+    const guard = options.database ? new DatabaseOutputGuard(outputPath, { margin: options.freeSpaceMargin }) : null;
     const decompressor = openDecompressor(options.codec ?? "auto", async (block) => {
+      guard?.admit(block); // throws before a byte past the limit is written
       await writeAll(out, block);
       outputBytes += block.byteLength;
     }, { expect: options.expect });

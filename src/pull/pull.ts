@@ -26,6 +26,7 @@ import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitF
 import { applyRetention } from "../retention.ts";
 import { checkFailure, parseSidecar, readSidecarOf, toRollbackJournal, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "../codecs/background.ts";
+import { isOutputLimit } from "../codecs/database_limit.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
 import { checkDatabase, type CheckLevel } from "../integrity.ts";
 import { holdVerifyDir } from "../verify_temps.ts";
@@ -558,6 +559,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     if (inflated?.error) {
       const err = inflated.error;
       if (isDiskFull(err)) throw diskFullError(err, tmpDb);
+      if (isOutputLimit(err)) await reject(`${failed}: ${err.message}`);
       if (!isCorruptData(err)) throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${err.message}`);
       await reject(`${failed}: the ${chosen.codec} data is corrupt or truncated (${err.message})`);
     }

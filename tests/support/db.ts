@@ -115,7 +115,7 @@ export const CLI_PERMISSIONS = [
   "--allow-env",
   "--allow-net",
   "--allow-run",
-  "--allow-sys=hostname",
+  "--allow-sys=hostname,statfs",
 ];
 
 /** Runs `sqlbk ARGS` from source as a subprocess. */
