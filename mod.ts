@@ -178,7 +178,7 @@ export {
 } from "./src/pull/transport.ts";
 export { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, type DownloadOptions, downloadRange } from "./src/pull/download.ts";
 export { sshArgs, type SshArgsOptions, sshBinary } from "./src/pull/ssh_args.ts";
-export { printable } from "./src/pull/ssh_error.ts";
+export { printable, safeJson } from "./src/printable.ts";
 export { DEFAULT_LIST_LIMITS, type ListLimits } from "./src/pull/sftp.ts";
 export { type Gunzip, gunzipBackend, GunzipError, type GunzipSink, openGunzip } from "./src/codecs/gunzip.ts";
 export { parsePullTable, PULL_KEYS, type PullTable } from "./src/pull/pull_config.ts";

@@ -7,6 +7,7 @@
 
 import { errorMessage, ExitCode, exitCodeOf } from "../src/errors.ts";
 import { VERSION } from "../src/version.ts";
+import { printable } from "../src/printable.ts";
 
 /** What every subcommand file exports. */
 export interface Command {
@@ -96,7 +97,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return await command.run(rest);
   } catch (err) {
-    console.error(`error: ${errorMessage(err)}`);
+    console.error(`error: ${printable(errorMessage(err), Infinity)}`);
     if (Deno.env.get("SQLBK_DEBUG") && err instanceof Error) console.error(err.stack);
     return exitCodeOf(err);
   }

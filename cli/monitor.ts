@@ -9,6 +9,7 @@
 import type { MonitorConfig } from "../src/monitor/monitor_config.ts";
 import { checkHeartbeatUrl } from "../src/monitor/monitor_config.ts";
 import type { ReportTargets } from "../src/monitor/report.ts";
+import { printable } from "../src/printable.ts";
 
 /** The flag table of `--metrics-file` and `--heartbeat-url`. */
 export const REPORT_FLAGS = {
@@ -65,5 +66,5 @@ export function probesOf(values: { probe?: string[] }, monitor?: MonitorConfig):
 
 /** Prints a warning line on stderr (metrics and heartbeat problems). */
 export function warn(message: string): void {
-  console.error(`warning: ${message}`);
+  console.error(`warning: ${printable(message, Infinity)}`);
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { printable } from "../src/printable.ts";
+
 const _enc = new TextEncoder();
 
 export { formatBytes } from "../src/format.ts";
@@ -36,7 +38,10 @@ export class ProgressBar {
     const width = 30;
     const f = Math.max(0, Math.min(1, fraction));
     const filled = Math.round(f * width);
-    const line = `${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${(f * 100).toFixed(0).padStart(3)}%` +
+    const line =
+      `${printable(label, 60)} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${
+        (f * 100).toFixed(0).padStart(3)
+      }%` +
       (detail ? ` ${detail}` : "");
     this.#write(`\r\x1b[2K${line}`);
     this.#drawn = true;

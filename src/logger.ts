@@ -5,6 +5,8 @@
  * @module
  */
 
+import { printable, safeJson } from "./printable.ts";
+
 /** One log event. */
 export interface LogRecord {
   /** ISO time of the event. */
@@ -26,7 +28,8 @@ export interface Logger {
 }
 
 /**
- * A logger that writes each record as one JSON line to standard error.
+ * A logger that writes each record as one JSON line to standard error (terminal controls
+ * escaped, see `safeJson`).
  *
  * @example
  * ```ts
@@ -36,13 +39,14 @@ export interface Logger {
 export const jsonLogger: Logger = {
   log(record) {
     try {
-      console.error(JSON.stringify(record));
+      console.error(safeJson(record)); // names in fields are escaped
     } catch { /* logging never breaks a backup */ }
   },
 };
 
 /**
- * A logger that writes `time level msg key=value ...` lines to standard error.
+ * A logger that writes `time level msg key=value ...` lines to standard error, control,
+ * BiDi and separator characters escaped (see `printable`).
  *
  * @example
  * ```ts
@@ -57,7 +61,7 @@ export const textLogger: Logger = {
       .map(([k, v]) => `${k}=${typeof v === "string" && !/\s|"/.test(v) ? v : JSON.stringify(v)}`)
       .join(" ");
     try {
-      console.error(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ""}`);
+      console.error(printable(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ""}`, Infinity));
     } catch { /* logging never breaks a backup */ }
   },
 };

@@ -15,6 +15,7 @@ import { databaseStem } from "../../src/naming.ts";
 import type { RunSample } from "../../src/monitor/metrics.ts";
 import { reportRun } from "../../src/monitor/report.ts";
 import { REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "Back up a live SQLite database to a gzip (or zstd) archive with a SHA-256 sidecar";
@@ -157,7 +158,7 @@ export async function run(args: string[]): Promise<number> {
         failures++;
         lastCode = exitCodeOf(err);
         if (!several) throw err;
-        console.error(`error: ${database.name}: ${errorMessage(err)}`);
+        console.error(`error: ${printable(`${database.name}: ${errorMessage(err)}`, Infinity)}`);
       }
     }
   } finally {
@@ -177,7 +178,7 @@ export async function run(args: string[]): Promise<number> {
 
 function _print(result: BackupResult, json: boolean): void {
   if (json) {
-    console.log(JSON.stringify({
+    console.log(safeJson({
       database: result.database,
       file: result.file,
       path: result.path,
@@ -192,6 +193,6 @@ function _print(result: BackupResult, json: boolean): void {
       deleted: result.deleted,
     }));
   } else {
-    console.log(result.path);
+    console.log(printable(result.path, Infinity));
   }
 }

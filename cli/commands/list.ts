@@ -10,6 +10,7 @@ import { ConfigError, ExitCode } from "../../src/errors.ts";
 import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
 import { CONNECTION_FLAGS, CONNECTION_HELP, CONNECTION_NOTE, connectionOptions } from "./pull.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "List backups in a local directory or on a server (database, time, size)";
@@ -62,20 +63,20 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   if (values.json) {
-    for (const r of rows) console.log(JSON.stringify(r));
+    for (const r of rows) console.log(safeJson(r));
     return ExitCode.OK;
   }
   if (rows.length === 0) {
-    console.error(`no backups in ${where}`);
+    console.error(`no backups in ${printable(where, Infinity)}`);
     return ExitCode.OK;
   }
   const table = rows.map((r) => [
-    r.database,
+    printable(r.database, Infinity),
     r.time.replace(".000Z", "Z"),
     r.strategy ?? "-",
     formatBytes(r.bytes),
     r.verified === null ? "-" : r.verified ? "yes" : "no",
-    `${r.file}${r.latest ? " *" : ""}`,
+    `${printable(r.file, Infinity)}${r.latest ? " *" : ""}`,
   ]);
   const head = ["DATABASE", "TIME", "STRATEGY", "SIZE", "VERIFIED", "FILE"];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));

@@ -20,6 +20,7 @@ import type { RunSample } from "../../src/monitor/metrics.ts";
 import type { MonitorConfig } from "../../src/monitor/monitor_config.ts";
 import { databasesInMetrics, reportRun } from "../../src/monitor/report.ts";
 import { PROBE_FLAGS, PROBE_HELP, probesOf, REPORT_FLAGS, REPORT_HELP, reportTargets, warn } from "../monitor.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "Fetch the newest backups from a server over SFTP, verify them, keep them";
@@ -152,7 +153,7 @@ export function connectionOptions(
     sshOptions: table.sshOptions,
     onWarning: (m) => {
       // The insecure-mode warning prints even with --quiet: it says what the flag risks.
-      if (!quiet || /insecure/i.test(m)) console.error(`warning: ${m}`);
+      if (!quiet || /insecure/i.test(m)) console.error(`warning: ${printable(m, Infinity)}`);
     },
   };
 }
@@ -228,7 +229,7 @@ export async function run(args: string[]): Promise<number> {
   const log = (m: string) => {
     if (quiet) return;
     bar.done();
-    console.error(m);
+    console.error(printable(m, Infinity));
   };
   let started = 0;
   let startBytes = 0;
@@ -251,7 +252,7 @@ export async function run(args: string[]): Promise<number> {
     record(r.database, true, r.bytes, `${r.file} ${r.skipped ? "already present and verified" : "pulled, verified"}`);
     bar.done();
     if (values.json) {
-      console.log(JSON.stringify({
+      console.log(safeJson({
         database: r.database,
         file: r.file,
         path: r.path,
@@ -263,7 +264,7 @@ export async function run(args: string[]): Promise<number> {
         checkMs: r.checkMs,
       }));
     } else {
-      console.log(r.path);
+      console.log(printable(r.path, Infinity));
       if (!quiet) {
         const what = r.skipped
           ? "already present and verified; nothing downloaded"
@@ -271,7 +272,10 @@ export async function run(args: string[]): Promise<number> {
             r.check === "quick" ? "quick check only" : "full check"
           } in ${r.checkMs} ms)${r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""}`;
         console.error(
-          `${r.database}: ${r.file}: ${what}${r.deleted.length ? `; deleted ${r.deleted.join(", ")}` : ""}`,
+          printable(
+            `${r.database}: ${r.file}: ${what}${r.deleted.length ? `; deleted ${r.deleted.join(", ")}` : ""}`,
+            Infinity,
+          ),
         );
       }
     }
@@ -336,10 +340,12 @@ export async function run(args: string[]): Promise<number> {
       return ExitCode.FAILURE;
     }
     if (err instanceof PullBatchError) {
-      for (const f of err.failures) console.error(`error: ${f.database}: ${errorMessage(f.error)}`);
+      for (const f of err.failures) {
+        console.error(`error: ${printable(`${f.database}: ${errorMessage(f.error)}`, Infinity)}`);
+      }
       return err.exitCode;
     }
-    console.error(`error: ${errorMessage(err)}`);
+    console.error(`error: ${printable(errorMessage(err), Infinity)}`);
     if (Deno.env.get("SQLBK_DEBUG") && err instanceof Error) console.error(err.stack);
     return exitCodeOf(err);
   } finally {

@@ -11,6 +11,7 @@ import { restoreBackup } from "../../src/restore.ts";
 import { abortOnSignals } from "../signals.ts";
 import { loadConfig } from "../../src/config.ts";
 import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "Verify a backup and restore the database to a path, atomically";
@@ -68,13 +69,16 @@ export async function run(args: string[]): Promise<number> {
   const { signal, dispose } = abortOnSignals();
   try {
     const r = await restoreBackup(positionals[0], values.to, { force: values.force, signal, probes, check, jobs });
-    if (values.json) console.log(JSON.stringify(r));
+    if (values.json) console.log(safeJson(r));
     else {
-      console.log(r.path);
+      console.log(printable(r.path, Infinity));
       console.error(
-        `restored ${positionals[0]} to ${r.path} (${r.check} check)${
-          r.previous ? `; the old file is kept as ${r.previous}` : ""
-        }`,
+        printable(
+          `restored ${positionals[0]} to ${r.path} (${r.check} check)${
+            r.previous ? `; the old file is kept as ${r.previous}` : ""
+          }`,
+          Infinity,
+        ),
       );
     }
   } finally {

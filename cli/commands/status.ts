@@ -22,6 +22,7 @@ import type { FreshnessSample } from "../../src/monitor/metrics.ts";
 import { DEFAULT_MAX_AGE } from "../../src/monitor/monitor_config.ts";
 import { reportRun } from "../../src/monitor/report.ts";
 import { backupStatus, type DatabaseStatus, formatAge } from "../../src/monitor/status.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "Say how fresh the backups are: exit 1 when any is stale or missing";
@@ -95,16 +96,10 @@ function _locations(positionals: string[], cfg: SqlbkConfig | undefined): _Locat
   return out;
 }
 
-/** Control characters of names from a server or a directory, escaped for a terminal. */
-function _clean(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-}
-
 function _table(rows: DatabaseStatus[]): string {
   const head = ["DATABASE", "STATE", "NEWEST", "AGE", "SIZE", "BACKUPS", "TOTAL", "VERIFIED", "LOCATION"];
   const body = rows.map((r) => [
-    _clean(r.database),
+    printable(r.database, Infinity),
     r.state,
     r.newest?.time ?? "-",
     r.newest ? formatAge(r.newest.ageSeconds) : "-",
@@ -112,7 +107,7 @@ function _table(rows: DatabaseStatus[]): string {
     String(r.backups),
     formatBytes(r.totalBytes),
     r.newest?.verified === true ? "yes" : r.newest?.verified === false ? "no" : "-",
-    _clean(r.location),
+    printable(r.location, Infinity),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   return [head, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
@@ -203,7 +198,7 @@ export async function run(args: string[]): Promise<number> {
       } else {
         unreadable++;
         const why = err instanceof Deno.errors.NotFound ? "no such directory" : errorMessage(err);
-        console.error(`error: cannot check "${_clean(loc.where)}": ${why}`);
+        console.error(`error: cannot check "${printable(loc.where, Infinity)}": ${why}`);
         continue;
       }
     }
@@ -213,7 +208,7 @@ export async function run(args: string[]): Promise<number> {
       empty++;
       console.error(
         `error: no backups in "${
-          _clean(loc.where)
+          printable(loc.where, Infinity)
         }" (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
       );
     }
@@ -224,7 +219,7 @@ export async function run(args: string[]): Promise<number> {
     for (const r of rows) {
       const { database, location, state, maxAgeSeconds, newest, backups, totalBytes } = r;
       console.log(
-        JSON.stringify({
+        safeJson({
           database,
           location,
           state,

@@ -12,6 +12,7 @@ import { verifyBackup } from "../../src/verify.ts";
 import { loadConfig } from "../../src/config.ts";
 import { verifyWithProbes } from "../../src/monitor/probes.ts";
 import { PROBE_FLAGS, PROBE_HELP, probesOf } from "../monitor.ts";
+import { printable, safeJson } from "../../src/printable.ts";
 
 /** One line for the command list. */
 export const summary = "Verify backup files: checksum, full decompression, integrity check on every core";
@@ -70,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
       const options = { useSidecar: !values["no-sidecar"], check, jobs };
       const r = probes.length ? await verifyWithProbes(path, probes, options) : await verifyBackup(path, options);
       if (values.json) {
-        console.log(JSON.stringify({
+        console.log(safeJson({
           path,
           ok: true,
           sha256: r.sha256,
@@ -82,17 +83,19 @@ export async function run(args: string[]): Promise<number> {
         }));
       } else {
         console.log(
-          `ok ${path} sha256=${r.sha256}${
+          `ok ${printable(path, Infinity)} sha256=${r.sha256}${
             r.checksumVerified ? " (checksum matches)" : ""
           } check=${r.check} (${r.checkMs} ms)`,
         );
-        if (r.check === "quick") console.error(`${path}: quick check only (quick_check; no index cross-checks)`);
+        if (r.check === "quick") {
+          console.error(`${printable(path, Infinity)}: quick check only (quick_check; no index cross-checks)`);
+        }
       }
     } catch (err) {
       if (err instanceof VerifyError) verifyFailed = true;
       else otherFailed = true;
-      if (values.json) console.log(JSON.stringify({ path, ok: false, error: errorMessage(err) }));
-      console.error(`error: ${errorMessage(err)}`);
+      if (values.json) console.log(safeJson({ path, ok: false, error: errorMessage(err) }));
+      console.error(`error: ${printable(errorMessage(err), Infinity)}`);
     }
   }
   return verifyFailed ? ExitCode.VERIFY : otherFailed ? ExitCode.FAILURE : ExitCode.OK;

@@ -34,7 +34,7 @@ import { runProbes } from "../monitor/probes.ts";
 import { type DownloadOptions, downloadRange } from "./download.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry, type SftpSession, SshError } from "./transport.ts";
-import { printable } from "./ssh_error.ts";
+import { printable } from "../printable.ts";
 
 /** Options for {@link pull}; the connection options are those of {@link connectTarget}. */
 export interface PullOptions extends Omit<ConnectOptions, "host"> {

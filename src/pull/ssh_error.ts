@@ -47,18 +47,3 @@ export class SshError extends Error {
     this.retryable = options.retryable ?? false;
   }
 }
-
-/**
- * Server-supplied text made safe for one line on a terminal: control characters (and
- * DEL, C1) shown as `\xNN`, at most `max` characters.
- *
- * @example
- * ```ts
- * printable("evil\x1b[2Jtext\n"); // "evil\\x1b[2Jtext\\x0a"
- * ```
- */
-export function printable(text: string, max = 300): string {
-  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
-  // deno-lint-ignore no-control-regex
-  return cut.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-}

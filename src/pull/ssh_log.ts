@@ -8,7 +8,8 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import { printable, SshError } from "./ssh_error.ts";
+import { SshError } from "./ssh_error.ts";
+import { printable } from "../printable.ts";
 
 const _MAX_LINES = 200;
 const _MAX_LINE = 2000;

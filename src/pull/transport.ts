@@ -11,7 +11,8 @@ import { ConfigError } from "../errors.ts";
 import { clearLongTimer, type LongTimer, setLongTimeout } from "../timers.ts";
 import { type Attributes, type DirEntry, FX, type ListLimits, SftpClient, SftpError } from "./sftp.ts";
 import { aesFirstCiphers, sshArgs, type SshArgsOptions, sshBinary } from "./ssh_args.ts";
-import { printable, SshError } from "./ssh_error.ts";
+import { SshError } from "./ssh_error.ts";
+import { printable } from "../printable.ts";
 import { explainSshFailure, type FailureContext } from "./ssh_log.ts";
 import { SshProcess } from "./ssh_process.ts";
 import type { Target } from "./target.ts";
@@ -296,7 +297,7 @@ export function connectTarget(target: Target, options: Omit<ConnectOptions, "hos
  * ```
  */
 export async function connectSftp(options: ConnectOptions): Promise<SftpSession> {
-  const warn = options.onWarning ?? ((m: string) => console.error(`warning: ${m}`));
+  const warn = options.onWarning ?? ((m: string) => console.error(`warning: ${printable(m, Infinity)}`));
   const timeoutMs = options.timeoutMs ?? 30_000;
   const batch = options.batchMode ?? !Deno.stdin.isTerminal();
   const args = sshArgs({ ...options, batchMode: batch });

@@ -11,7 +11,8 @@ misbehaves as MODE says:
   wrongtype:OP   answer OP with a reply of the wrong type (ATTRS, or HANDLE to a STAT)
   truncated:OP   answer OP with a reply whose fields stop short
   endless        READDIR never ends: every call returns 200 more junk names
-  evil           listing names and error texts carry terminal escapes, BiDi and newlines
+  evil           listing names (some backup-shaped) and OPEN's error text carry terminal
+                 escapes, C1 controls, BiDi controls, newlines and U+2028 before forged "error:" lines
   pause-once:N:MARKER
                  when MARKER does not exist: serve N bytes of READ data, create MARKER, then
                  stop answering (a test kills the session); when it exists: behave
@@ -89,7 +90,16 @@ def answer(ptype, rid, r):
         string()
         names = sorted(os.listdir(DIR))
         if KIND == "evil":
-            names += ["app-\x1b[31mred\x1b[0m.txt", "note\nerror: forged line", "rtl-\u202egpj.exe"]
+            names += [
+                "app-\x1b[31mred\x1b[0m.txt",
+                "note\nerror: forged line",
+                "rtl-\u202egpj.exe",
+                "sep\u2028error: forged line",
+                # backup-shaped: listed as databases, their names in tables and errors
+                "rtl\u202eppa-2025-04-01T00-00-00Z-online.bck.gz",
+                "esc\x1b[2J\x9b31m-2025-04-01T00-00-00Z-online.bck.gz",
+                "iso\u2066x\u2069\u200f-2025-04-01T00-00-00Z-online.bck.gz",
+            ]
         return bytes([102]) + struct.pack(">I", rid) + s(new_handle({"names": names}))
     if ptype == 12:  # READDIR
         h = handles.get(string())
@@ -117,7 +127,7 @@ def answer(ptype, rid, r):
     if ptype == 3:  # OPEN
         path = local(string())
         if KIND == "evil":
-            return status(rid, 4, "disk \x1b]0;pwned\x07on fire\nerror: forged \u202eline")
+            return status(rid, 4, "disk \x1b]0;pwned\x07on fire\nerror: forged \u202eline\u2028error: forged again\u061c")
         try:
             f = open(path, "rb")
         except OSError:
