@@ -36,8 +36,18 @@ export function parseFlags<T extends Options>(
     });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ConfigError(`${_first(msg)} (see "sqlbk ${command} --help")`, { cause: err });
+    throw new ConfigError(`${_ambiguous(msg, args) ?? _first(msg)} (see "sqlbk ${command} --help")`, { cause: err });
   }
+}
+
+/** parseArgs' "argument is ambiguous" (a value that starts with "-"), said with the value and the fix. */
+function _ambiguous(msg: string, args: string[]): string | null {
+  const m = /^Option '(?:(-\w), )?(--[\w-]+)' argument is ambiguous/.exec(msg);
+  if (!m) return null;
+  const at = args.findIndex((a, i) => (a === m[2] || a === m[1]) && args[i + 1]?.startsWith("-"));
+  if (at < 0) return null;
+  const value = args[at + 1];
+  return `Invalid ${m[2]} "${value}": a value starting with "-" reads as a flag; write ${m[2]}=${value} to pass it`;
 }
 
 function _first(msg: string): string {

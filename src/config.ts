@@ -247,7 +247,18 @@ function _strip(layer: _Layer): _Layer {
   return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined)) as _Layer;
 }
 
-function _finish(name: string | undefined, layer: _Layer, where: string, origin: string): BackupConfig {
+/** Where a flag's value is said to come from: " (command line)", unless the origin already says so. */
+function _flagWhere(origin: string): string {
+  return origin === "command line" ? "" : " (command line)";
+}
+
+function _finish(
+  name: string | undefined,
+  layer: _Layer,
+  where: string,
+  origin: string,
+  overrides: _Layer = {},
+): BackupConfig {
   if (layer.source_path === undefined) {
     _fail(origin, `missing "source_path"${where}: set it to the path of the SQLite database to back up`);
   }
@@ -261,9 +272,11 @@ function _finish(name: string | undefined, layer: _Layer, where: string, origin:
   const range = LEVELS[compression];
   const level = layer.compression_level ?? range.default;
   if (level < range.min || level > range.max) {
+    // The level may come from a flag while the codec comes from the file: name where it was set.
+    const levelWhere = overrides.compression_level !== undefined ? _flagWhere(origin) : where;
     _fail(
       origin,
-      `invalid "compression_level"${where} ${level}: expected a whole number from ${range.min} to ${range.max} for ${compression}`,
+      `invalid "compression_level"${levelWhere} ${level}: expected a whole number from ${range.min} to ${range.max} for ${compression}`,
     );
   }
   return {
@@ -301,7 +314,7 @@ export function resolveConfig(
 ): SqlbkConfig {
   const origin = options.origin ?? "config";
   _checkKeys(raw, _TOP_KEYS, "", origin);
-  const overrides = _strip(_layer(options.overrides ?? {}, " (command line)", origin));
+  const overrides = _strip(_layer(options.overrides ?? {}, _flagWhere(origin), origin));
   const top = _layer(raw, "", origin);
   const pull = raw.pull;
   if (pull !== undefined && (pull === null || typeof pull !== "object" || Array.isArray(pull))) {
@@ -332,11 +345,11 @@ export function resolveConfig(
       }
       _checkKeys(table as Record<string, unknown>, BACKUP_KEYS, where, origin);
       const own = _strip(_layer(table as Record<string, unknown>, where, origin));
-      databases.push(_finish(name, { ..._strip(top), ...own, ...overrides }, where, origin));
+      databases.push(_finish(name, { ..._strip(top), ...own, ...overrides }, where, origin, overrides));
     }
     if (databases.length === 0) _fail(origin, `[databases] has no tables: add [databases.<name>] with a source_path`);
   } else if (top.source_path !== undefined || overrides.source_path !== undefined || options.requireSource !== false) {
-    databases.push(_finish(undefined, { ..._strip(top), ...overrides }, "", origin));
+    databases.push(_finish(undefined, { ..._strip(top), ...overrides }, "", origin, overrides));
   }
   const seen = new Map<string, string>();
   for (const db of databases) {

@@ -89,5 +89,5 @@ Deno.test("sqlbk backup --check picks the check, and --json says which ran", asy
   assertMatch(logged.stderr, /snapshot passed quick_check/);
   const bad = await sqlbk(["backup", "app.db", "--check", "thorough"], { cwd: dir.path });
   assertEquals(bad.code, 2);
-  assertMatch(bad.stderr, /^error: .*invalid "check" \(command line\) "thorough": expected "quick", "full" or "none"/);
+  assertMatch(bad.stderr, /^error: command line: invalid "check" "thorough": expected "quick", "full" or "none"/);
 });

@@ -121,7 +121,23 @@ Deno.test("bad input gives one clear line, exit code 2, and leaves earlier backu
     [["backup", "app.db", "-d", "no/such/parent"], `its parent`],
     [["backup", "app.db", "--pages-per-step", "0"], `Invalid --pages-per-step "0"`],
     [["backup", "app.db", "--sleep-interval", "1d"], `(no "d" unit: write "24h")`],
-    [["backup", "app.db", "--strategy", "copy"], `invalid "strategy" (command line) "copy"`],
+    // "command line" once, not twice.
+    [["backup", "app.db", "--strategy", "copy"], `error: command line: invalid "strategy" "copy": expected`],
+    [["backup", "--config", "c1.toml", "--strategy", "copy"], `c1.toml: invalid "strategy" (command line) "copy"`],
+    // A flag's level against the file's codec names the command line.
+    [
+      [...await config(`source_path = "app.db"\ncompression = "gzip"`), "--compression-level", "15"],
+      `invalid "compression_level" (command line) 15: expected a whole number from 1 to 9 for gzip`,
+    ],
+    [
+      [...await config(`[databases.a]\nsource_path = "app.db"`), "--compression-level", "15"],
+      `invalid "compression_level" (command line) 15: expected a whole number from 1 to 9 for gzip`,
+    ],
+    [
+      ["backup", "app.db", "--keep-last", "-1"],
+      `Invalid --keep-last "-1": a value starting with "-" reads as a flag; write --keep-last=-1 to pass it`,
+    ],
+    [["backup", "app.db", "--keep-last=-1"], `Invalid --keep-last "-1": expected a whole number of at least 0`],
     [["backup", "--config", "nope.toml"], `Cannot read config "nope.toml": no such file`],
   ];
   for (const [args, expected] of cases) {

@@ -29,6 +29,11 @@ Deno.test("sqlbk pull rejects bad targets and flags with exit 2 and one line", a
     [["pull", "db1:/x", "--timeout", "soon"], `Invalid --timeout "soon"`],
     [["pull", "db1:/x", "--bogus"], `Unknown option '--bogus'`],
     [["pull", "db1:/x", "--chunk-size", "999999"], "--chunk-size"],
+    [
+      ["pull", "db1:/x", "--keep-last", "-1"],
+      `Invalid --keep-last "-1": a value starting with "-" reads as a flag; write --keep-last=-1`,
+    ],
+    [["pull", "db1:/x", "--keep-last=-1"], `Invalid --keep-last "-1": expected a whole number of at least 0`],
     [["list"], "Give one DIR or TARGET"],
   ];
   for (const [args, msg] of cases) {

@@ -125,10 +125,10 @@ Deno.test("sqlbk status rejects bad usage with exit 2 and an unreadable director
   assertStringIncludes(bad.stderr, `invalid "max_age" "soon"`);
   const empty = await sqlbk(["status", dir.path]);
   assertEquals(empty.code, 1);
-  assertStringIncludes(empty.stderr, `error: no backups in "${dir.path}"`);
+  assertStringIncludes(empty.stderr, `error: No backups in "${dir.path}"`);
   const missing = await sqlbk(["status", dir.join("nope")]);
   assertEquals(missing.code, 1);
-  assertStringIncludes(missing.stderr, `error: cannot check "${dir.join("nope")}": no such directory`);
+  assertStringIncludes(missing.stderr, `error: Cannot check "${dir.join("nope")}": no such directory`);
   assertEquals(missing.stderr.split("\n").filter((l) => l !== "").length, 1, missing.stderr);
 });
 

@@ -198,7 +198,7 @@ export async function run(args: string[]): Promise<number> {
       } else {
         unreadable++;
         const why = err instanceof Deno.errors.NotFound ? "no such directory" : errorMessage(err);
-        console.error(`error: cannot check "${printable(loc.where, Infinity)}": ${why}`);
+        console.error(`error: ${printable(`Cannot check "${loc.where}": ${why}`, Infinity)}`);
         continue;
       }
     }
@@ -207,7 +207,7 @@ export async function run(args: string[]): Promise<number> {
       // Nothing expected and nothing there: a check that cannot fail is no check.
       empty++;
       console.error(
-        `error: no backups in "${
+        `error: No backups in "${
           printable(loc.where, Infinity)
         }" (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
       );
