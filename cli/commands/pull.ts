@@ -60,12 +60,14 @@ Options (flags override the [pull] table of --config):
   -c, --config FILE          TOML config with a [pull] table (keys: host, port, user, identity_file,
                              remote_dir, local_dir, known_hosts, keep_last, databases,
                              ssh_command, ssh_config, ssh_options)
-  -t, --to DIR               local directory for the backups, created if missing (default: .)
-      --db NAME              pull only this database; repeatable (default: every database found)
+  -t, --to DIR               local directory for the backups, created if missing
+                             (default: the [pull] table's local_dir, else .)
+      --db NAME              pull only this database; repeatable
+                             (default: the [pull] table's databases, else every database found)
 ${CONNECTION_HELP}
       --retries N            retry a refused or timed-out connection, and resume after a drop (default: 3)
-      --keep-last N          keep the N newest local backups per database, 0 keeps all (default: 0);
-                             the newest verified copy is never deleted
+      --keep-last N          keep the N newest local backups per database, 0 keeps all
+                             (default: the [pull] table's keep_last, else 0); the newest verified copy is never deleted
       --decompress           also publish the verified database as <DIR>/<database>-latest.db
       --keep-corrupt         keep a download that fails verification as <name>.corrupt
 ${CHECK_HELP}
