@@ -8,7 +8,7 @@
  * checked against the temp dir's real file system.
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { statfsSync } from "node:fs";
 import {
   assert,
@@ -18,7 +18,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./support/assert.ts";
-import { listDir, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
+import { CLI_PERMISSIONS, listDir, ROOT, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { decompressFile } from "../src/codecs/decompress_file.ts";
 import {
@@ -177,4 +177,26 @@ Deno.test("checkFreeSpace() keeps the smaller of 256 MiB and 5% of the file syst
   // (Others may write meanwhile: 1 GiB of slack either way.)
   assertThrows(() => checkFreeSpace(dir.path, free - margin + (1 << 30)), LowSpaceError, "free some space there");
   assertThrows(() => checkFreeSpace(dir.path, 0, { margin: free + (1 << 30) }), LowSpaceError);
+});
+
+Deno.test("without --allow-sys=statfs, verification says which permission it needs (exit 2)", async () => {
+  await using dir = await tempDir();
+  const archive = dir.join("app-2025-01-01T00-00-00Z-online.bck.gz");
+  const gz = await run("sh", ["-c", `gzip -c '${await smallDatabase(dir)}' > '${archive}'`]);
+  assertEquals(gz.code, 0, gz.stderr);
+  const perms = CLI_PERMISSIONS.map((p) => p.startsWith("--allow-sys") ? "--allow-sys=hostname" : p);
+  const out = await run(Deno.execPath(), ["run", "--quiet", ...perms, join(ROOT, "cli/main.ts"), "verify", archive]);
+  assertEquals(out.code, 2, out.stderr);
+  assertEquals(
+    out.stderr,
+    `error: Cannot check the free space before decompressing: run with --allow-sys=statfs (as "deno task sqlbk" does)\n`,
+  );
+  assertEquals(
+    await leftovers(dir.path, [
+      basename(archive),
+      ".sqlbk-verify.lock",
+      ...(await listDir(dir.path)).filter((n) => n.startsWith("src-")),
+    ]),
+    [],
+  );
 });

@@ -9,7 +9,7 @@
 import { ConfigError } from "../errors.ts";
 import type { CompressOptions, CompressResult } from "./_block_compress.ts";
 import { DecompressError, type Decompressor, type DecompressSink } from "./decompressor.ts";
-import { isOutputLimit } from "./database_limit.ts";
+import { checkFreeSpacePermission, isOutputLimit } from "./database_limit.ts";
 import { gunzipBackend, openGunzip } from "./gunzip.ts";
 import { gzipFile } from "./gzip.ts";
 import { type Codec, CODEC_EXTENSIONS, CODEC_NAMES } from "./levels.ts";
@@ -183,8 +183,9 @@ class _Sniffing implements Decompressor {
 }
 
 /**
- * Loads what the decompressors need (libz when present); a bad `SQLBK_LIBZ` throws a
- * ConfigError here, before any work, not halfway through a pull.
+ * Loads what the decompressors need (libz when present); a bad `SQLBK_LIBZ`, or no
+ * `--allow-sys=statfs` for the free-space rule, throws a ConfigError here, before any work,
+ * not halfway through a pull.
  *
  * @example
  * ```ts
@@ -193,6 +194,7 @@ class _Sniffing implements Decompressor {
  */
 export function checkDecompressors(): void {
   gunzipBackend();
+  checkFreeSpacePermission();
 }
 
 /**

@@ -135,6 +135,28 @@ export function freeSpaceMargin(totalBytes: number): number {
 }
 
 /**
+ * Throws a ConfigError unless this process may call `statfs` (`--allow-sys=statfs`), which
+ * the free-space rule needs: said before any work, not at the first block.
+ *
+ * @example
+ * ```ts
+ * checkFreeSpacePermission();
+ * ```
+ */
+export function checkFreeSpacePermission(): void {
+  if (Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state !== "granted") throw _noPermission();
+}
+
+function _noPermission(dir?: string, cause?: unknown): ConfigError {
+  return new ConfigError(
+    `Cannot check the free space${
+      dir === undefined ? "" : ` in "${dir}"`
+    } before decompressing: run with --allow-sys=statfs (as "deno task sqlbk" does)`,
+    { cause },
+  );
+}
+
+/**
  * Throws a {@link LowSpaceError} when writing `bytesAhead` more bytes into `dir` would
  * leave less than `margin` free (default {@link freeSpaceMargin} of the file system), as
  * `statfs` reports the space available to this user. Needs `--allow-sys=statfs`: without
@@ -151,10 +173,7 @@ export function checkFreeSpace(dir: string, bytesAhead: number, options: { margi
     fs = statfsSync(dir);
   } catch (err) {
     if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-      throw new ConfigError(
-        `Cannot check the free space in "${dir}" before decompressing: run with --allow-sys=statfs (as "deno task sqlbk" does)`,
-        { cause: err },
-      );
+      throw _noPermission(dir, err);
     }
     throw err;
   }
