@@ -122,6 +122,31 @@ for (const codec of ["gzip", "zstd"] as const) {
   });
 }
 
+Deno.test("a pull stops downloading at the first output block that breaks the rule, without waiting for the rest", async () => {
+  await using dir = await tempDir();
+  const served = dir.join("served");
+  await Deno.mkdir(served);
+  const name = "app-2025-01-01T00-00-00Z-online.bck.gz";
+  await bomb(join(served, name), "gzip", null); // zeros: not a database
+  // The server sends 64 KiB (about 64 MiB of output), then never answers again: only a pull
+  // that stops on its own ends before --timeout (and --retries 0 makes waiting fail with exit 1).
+  const marker = dir.join("paused");
+  await using s = await startSshd({
+    sftpSubsystem: `/usr/bin/python3 ${join(ROOT, "tests", "support", "bad_sftpd.py")} ${served} pause-once:${
+      64 << 10
+    }:${marker}`,
+  });
+  const local = dir.join("pulled");
+  const out = await sqlbk(
+    pullArgs(s, local, "--retries", "0", "--timeout", "600s", "--concurrency", "1", "--chunk-size", "4096"),
+    { env: { HOME: dir.path, SSH_AUTH_SOCK: "", DENO_DIR } },
+  );
+  assertEquals(out.code, 3, out.stderr);
+  assertStringIncludes(out.stderr, `Backup "${name}" failed verification: it does not decompress to a SQLite database`);
+  assert(await Deno.stat(marker).then(() => true), "the server paused");
+  assertEquals(await leftovers(local, [".sqlbk-pull.lock", ".sqlbk-verify.lock"]), []);
+});
+
 Deno.test("decompression never writes past the size a database header gives (16 MiB claimed, 256 MiB inside)", async () => {
   await using dir = await tempDir();
   // 4096 pages of 4096 bytes: bytes 28-31 are the page count (92-95 still equal 24-27).

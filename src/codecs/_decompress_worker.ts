@@ -34,6 +34,14 @@ const scope = self as unknown as {
 };
 const post = (msg: unknown) => scope.postMessage(msg);
 
+/** The first failure, as data a message can carry. */
+function fail(err: unknown): void {
+  if (failure !== null) return;
+  failure = err;
+  const e = err as { message?: string; code?: string };
+  post({ type: "failed", error: { message: String(e?.message ?? err), code: e?.code ?? "" } });
+}
+
 function write(block: Uint8Array): void {
   guard!.admit(block); // a database, within its header's size and the free-space margin; else throws
   // A worker may block: synchronous writes keep the output buffer's reuse simple.
@@ -50,7 +58,7 @@ async function handle(m: Message): Promise<void> {
       guard = new DatabaseOutputGuard(m.path);
       decompressor = openDecompressor("auto", write, { expect: m.expect });
     } catch (err) {
-      failure = err;
+      fail(err);
     }
   } else if (m.type === "data") {
     const bytes = new Uint8Array(ring!, m.slot * slotSize, m.len);
@@ -58,7 +66,7 @@ async function handle(m: Message): Promise<void> {
       try {
         await decompressor!.push(bytes);
       } catch (err) {
-        failure = err;
+        fail(err);
       }
     }
     // The slot is free again once its bytes are decompressed.

@@ -41,6 +41,8 @@ const _SLOTS = 32;
  * must be a SQLite database: decompression stops at the first block that is not one, grows
  * it past its header's size or would leave too little free space (`DatabaseOutputGuard`;
  * the error's code is then `SQLBK_NOT_SQLITE`, `SQLBK_TOO_LARGE` or `SQLBK_LOW_SPACE`).
+ * `onError` hears of the first failure as soon as it happens (the caller may stop feeding
+ * it); `finish()` still reports it.
  *
  * Blocks reach the worker through a fixed ring of shared memory, not as transferred
  * buffers: no allocation per block, so no page faults or garbage per block and a flat RSS.
@@ -52,7 +54,10 @@ const _SLOTS = 32;
  * const { bytes, error } = await inflater.finish();
  * ```
  */
-export function startInflate(outputPath: string, options: { expect?: Codec | null } = {}): Inflater {
+export function startInflate(
+  outputPath: string,
+  options: { expect?: Codec | null; onError?: (error: { message: string; code: string }) => void } = {},
+): Inflater {
   const worker = new Worker(new URL("./_decompress_worker.ts", import.meta.url).href, { type: "module" });
   const ring = new SharedArrayBuffer(_SLOT * _SLOTS);
   const free: number[] = Array.from({ length: _SLOTS }, (_, i) => _SLOTS - 1 - i);
@@ -60,6 +65,10 @@ export function startInflate(outputPath: string, options: { expect?: Codec | nul
   let crashed: Error | null = null;
   let unblock: (() => void) | null = null;
   worker.onmessage = (event) => {
+    if (event.data.type === "failed") {
+      options.onError?.(event.data.error);
+      return;
+    }
     if (event.data.type === "ack") {
       free.push(event.data.slot);
       const u = unblock;

@@ -26,7 +26,7 @@ import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitF
 import { applyRetention } from "../retention.ts";
 import { checkFailure, parseSidecar, readSidecarOf, toRollbackJournal, verifyBackup } from "../verify.ts";
 import { type Inflater, startInflate } from "../codecs/background.ts";
-import { isOutputLimit } from "../codecs/database_limit.ts";
+import { isOutputLimit, LOW_SPACE_CODE } from "../codecs/database_limit.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
 import { checkDatabase, type CheckLevel } from "../integrity.ts";
 import { holdVerifyDir } from "../verify_temps.ts";
@@ -466,7 +466,18 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   // the integrity check is left once the last byte arrives.
   const hash = createHash("sha256");
   const tmpDb = join(o.localDir, `.sqlbk-verify-${crypto.randomUUID().slice(0, 8)}.db`);
-  const inflater: Inflater | null = chosen.compressed ? startInflate(tmpDb, { expect: chosen.codec }) : null;
+  // Output that breaks the database rule, or would leave too little free space, stops the
+  // download at once: the rest of the archive cannot change the outcome.
+  const stop = new AbortController();
+  const inflater: Inflater | null = chosen.compressed
+    ? startInflate(tmpDb, {
+      expect: chosen.codec,
+      onError: (e) => {
+        if (isOutputLimit(e) || e.code === LOW_SPACE_CODE) stop.abort(new Error(e.message));
+      },
+    })
+    : null;
+  const downloadSignal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
   const discardTmp = async () => {
     await inflater?.abort();
     await removeIfExists(tmpDb).catch(() => {});
@@ -495,7 +506,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
           size,
           chunkSize: o.chunkSize,
           concurrency: o.concurrency,
-          signal: o.signal,
+          signal: downloadSignal,
           stallTimeoutMs: o.timeoutMs ?? 30_000,
           onProgress: (bytes) => o.onProgress?.({ database, file: name, phase: "download", bytes, total: size }),
           onWritten: (data) => {
@@ -507,6 +518,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
         break;
       } catch (err) {
         if (o.signal?.aborted) throw err;
+        if (stop.signal.aborted) break; // the decompression failed: its error is reported below
         if (isDiskFull(err)) throw diskFullError(err, partialPath);
         const retryable = err instanceof SshError && (err.retryable || o.getSession().lostError !== null);
         if (!retryable || attempt >= o.retries) throw err;
@@ -553,13 +565,17 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
       throw new VerifyError(`${msg}; the download was deleted and earlier local backups are untouched`, { cause });
     };
     const failed = `Backup "${name}" failed verification`;
+    // Checked first: a download stopped early by them has no meaningful checksum.
+    if (inflated?.error && isOutputLimit(inflated.error)) await reject(`${failed}: ${inflated.error.message}`);
+    if (inflated?.error?.code === LOW_SPACE_CODE) {
+      throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${inflated.error.message}`);
+    }
     if (expected !== undefined && sha256 !== expected) {
       await reject(`${failed}: SHA-256 of the download is ${sha256}, the server's checksum file says ${expected}`);
     }
     if (inflated?.error) {
       const err = inflated.error;
       if (isDiskFull(err)) throw diskFullError(err, tmpDb);
-      if (isOutputLimit(err)) await reject(`${failed}: ${err.message}`);
       if (!isCorruptData(err)) throw new Error(`Cannot decompress "${name}" into "${tmpDb}": ${err.message}`);
       await reject(`${failed}: the ${chosen.codec} data is corrupt or truncated (${err.message})`);
     }
