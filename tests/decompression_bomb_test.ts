@@ -130,6 +130,8 @@ Deno.test("a pull stops downloading at the first output block that breaks the ru
   await bomb(join(served, name), "gzip", null); // zeros: not a database
   // The server sends 64 KiB (about 64 MiB of output), then never answers again: only a pull
   // that stops on its own ends before --timeout (and --retries 0 makes waiting fail with exit 1).
+  // Whether the pull stops before or after the server pauses depends on scheduling, so the
+  // test does not ask which: either way it must end with exit 3 long before --timeout.
   const marker = dir.join("paused");
   await using s = await startSshd({
     sftpSubsystem: `/usr/bin/python3 ${join(ROOT, "tests", "support", "bad_sftpd.py")} ${served} pause-once:${
@@ -143,7 +145,6 @@ Deno.test("a pull stops downloading at the first output block that breaks the ru
   );
   assertEquals(out.code, 3, out.stderr);
   assertStringIncludes(out.stderr, `Backup "${name}" failed verification: it does not decompress to a SQLite database`);
-  assert(await Deno.stat(marker).then(() => true), "the server paused");
   assertEquals(await leftovers(local, [".sqlbk-pull.lock", ".sqlbk-verify.lock"]), []);
 });
 
