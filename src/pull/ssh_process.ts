@@ -7,9 +7,10 @@
 
 import { ConfigError } from "../errors.ts";
 import type { ByteChannel, ChannelSink } from "./sftp.ts";
+import { growChildPipe } from "./pipe_size.ts";
 import { SshLog } from "./ssh_log.ts";
 
-/** Bytes asked of the pipe per read (Linux pipes hold 64 KiB; larger reads cost nothing). */
+/** Bytes asked of the pipe per read (at most what the pipe holds: 64 KiB, or 1 MiB once grown). */
 const _READ_SIZE = 256 * 1024;
 
 /** How ssh ended. */
@@ -32,6 +33,8 @@ export class SshProcess implements ByteChannel {
   readonly log: SshLog;
   /** Settles when ssh has exited and its stderr is read. */
   readonly exited: Promise<SshExit>;
+  /** The size of the pipe from ssh's stdout once grown (pipe_size.ts), or 0 when it keeps the system's. */
+  readonly stdoutPipeBytes: number;
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #sink: ChannelSink | null = null;
@@ -42,6 +45,7 @@ export class SshProcess implements ByteChannel {
   private constructor(child: Deno.ChildProcess, log: SshLog) {
     this.#child = child;
     this.log = log;
+    this.stdoutPipeBytes = growChildPipe(child.pid, 1);
     this.#writer = child.stdin.getWriter();
     const stderr = (async () => {
       const decoder = new TextDecoder();
