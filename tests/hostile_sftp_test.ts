@@ -40,7 +40,7 @@ Deno.test("pull fails within --timeout when the server never answers an SFTP req
   const served = dir.join("served");
   await Deno.mkdir(served);
   await placeBackup(served, NAME);
-  for (const op of ["opendir", "readdir", "open", "read", "close"]) {
+  for (const op of ["opendir", "readdir", "open", "read", "close", "limits"]) {
     await using server = await badServer(served, `silent:${op}`);
     const local = dir.join(`p-${op}`);
     const out = await timed(pullArgs(server, local, "--timeout", "3s", "--retries", "0"), dir.path);
@@ -86,6 +86,8 @@ Deno.test("a malformed SFTP reply fails the pull at once with one clear line", a
     ["wrongtype:readdir", "malformed SFTP reply: readdir: a reply of type 105"],
     ["truncated:open", "malformed SFTP reply"],
     ["wrongtype:open", "malformed SFTP reply: open: a reply of type 105"],
+    ["wrongtype:limits", "malformed SFTP reply: limits: a reply of type 105"],
+    ["truncated:limits", "malformed SFTP reply"],
   ];
   for (const [mode, expected] of cases) {
     await using server = await badServer(served, mode);
@@ -96,6 +98,23 @@ Deno.test("a malformed SFTP reply fails the pull at once with one clear line", a
     assertEquals(lines.length, 1, out.stderr);
     assertStringIncludes(lines[0], expected);
     assert(out.seconds < 60, `${mode}: took ${out.seconds}s`);
+  }
+});
+
+Deno.test("pull reads no more per request than the server's limits@openssh.com max-read-length", async () => {
+  await using dir = await tempDir();
+  const served = dir.join("served");
+  await Deno.mkdir(served);
+  // Random text compresses little: an archive of several max-length reads.
+  const path = await placeBackup(served, NAME, { rows: 1000, payload: 1000 });
+  assert((await Deno.stat(path)).size > 4 * 65536, "the archive takes several reads");
+  // The server fails every READ over 65536 bytes: both pulls work only within its limit.
+  await using server = await badServer(served, "ok");
+  for (const extra of [[], ["--chunk-size", "261120"]]) {
+    const local = dir.join(`p${extra.length}`);
+    const out = await timed(pullArgs(server, local, "--timeout", "30s", "--retries", "0", ...extra), dir.path);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(await Deno.readFile(join(local, NAME)), await Deno.readFile(path));
   }
 });
 

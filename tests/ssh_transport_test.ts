@@ -239,3 +239,25 @@ Deno.test("ssh is asked for AES-GCM first only when no Ciphers is configured; a 
   await using session = await connectSftp(options(s, { sshConfigPath: config }));
   assertEquals(session.cipher, "chacha20-poly1305@openssh.com");
 });
+
+Deno.test("OpenSSH's sftp server reports its limits, and the download reads 261120 bytes per request", async () => {
+  await using s = await startSshd();
+  await using dir = await tempDir();
+  const remote = join(s.remoteDir, "blob.bin");
+  const size = 3 * 261120 + 7;
+  const hash = await randomFile(remote, size);
+  await using session = await connectSftp(options(s));
+  const limits = await session.sftp.limits();
+  assertEquals(limits?.maxReadLength, 261120);
+  assert((limits?.maxPacketLength ?? 0) >= 261120, `max packet ${limits?.maxPacketLength}`);
+  const local = join(dir.path, "blob.bin");
+  const sizes: number[] = [];
+  const read = session.sftp.read.bind(session.sftp);
+  session.sftp.read = (handle, buffer, offset, length, position, cb) => {
+    sizes.push(length);
+    read(handle, buffer, offset, length, position, cb);
+  };
+  assertEquals(await downloadRange(session, remote, local, { size }), size);
+  assertEquals(await sha256(local), hash);
+  assertEquals(sizes, [261120, 261120, 261120, 7]);
+});

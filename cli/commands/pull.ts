@@ -71,8 +71,9 @@ ${CONNECTION_HELP}
       --decompress           also publish the verified database as <DIR>/<database>-latest.db
       --keep-corrupt         keep a download that fails verification as <name>.corrupt
 ${CHECK_HELP}
-      --concurrency N        SFTP read requests in flight (default: 32)
-      --chunk-size N         bytes per SFTP read request (default: 131072)
+      --concurrency N        SFTP read requests in flight (default: 4 MiB of requests, 16 of 261120 bytes)
+      --chunk-size N         bytes per SFTP read request, at most what the server reports (default: its
+                             max-read-length up to 261120, OpenSSH's; 131072 when it reports none)
       --json                 print one JSON object per database on stdout
 ${PROBE_HELP}
 ${REPORT_HELP}

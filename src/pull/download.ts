@@ -16,9 +16,16 @@ export interface DownloadOptions {
   offset?: number;
   /** The remote file's size; reading stops there. Required. */
   size: number;
-  /** Bytes per READ request. Default 128 KiB (measured; OpenSSH serves up to 255 KiB). */
+  /**
+   * Bytes per READ request, at most the server's max-read-length when it reports one
+   * (`limits@openssh.com`). Default: that length, at most {@link MAX_CHUNK_SIZE} (OpenSSH
+   * serves 261120), else {@link DEFAULT_CHUNK_SIZE}.
+   */
   chunkSize?: number;
-  /** READ requests in flight (plus replies waiting to be written). Default 32. */
+  /**
+   * READ requests in flight (plus replies waiting to be written). Default: 4 MiB of
+   * requests ({@link DEFAULT_CONCURRENCY} x {@link DEFAULT_CHUNK_SIZE}; 16 of 261120 bytes).
+   */
   concurrency?: number;
   /** Called with bytes in the local file so far, at most every chunk. */
   onProgress?: (bytes: number) => void;
@@ -30,10 +37,18 @@ export interface DownloadOptions {
   stallTimeoutMs?: number;
 }
 
-/** Default bytes per READ request. */
+/** Default bytes per READ request when the server reports no max-read-length. */
 export const DEFAULT_CHUNK_SIZE = 128 * 1024;
-/** Default READ requests in flight. */
+/**
+ * Default READ requests in flight at {@link DEFAULT_CHUNK_SIZE}; at another size the
+ * default keeps the same 4 MiB in flight.
+ */
 export const DEFAULT_CONCURRENCY = 32;
+/**
+ * The longest default READ: OpenSSH sftp-server's max-read-length. Fewer, longer reads
+ * cost less CPU on both ends (measured: ~10-20% less for the client and its ssh).
+ */
+export const MAX_CHUNK_SIZE = 261120;
 
 /**
  * Downloads `remotePath` from `offset` to `size` and appends it to `localPath` (which is
@@ -55,8 +70,6 @@ export async function downloadRange(
 ): Promise<number> {
   const size = options.size;
   const offset = options.offset ?? 0;
-  const chunkSize = Math.max(4096, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const file = await Deno.open(localPath, { write: true, create: true });
   let written = offset;
   /** Set when the server went silent: closing the handle would only wait for it. */
@@ -68,6 +81,13 @@ export async function downloadRange(
     options.signal?.throwIfAborted();
     const handle = await session.open(remotePath);
     const sftp = session.sftp;
+    const maxRead = (await sftp.limits())?.maxReadLength ?? 0; // 0: not reported
+    const wanted = options.chunkSize ?? (maxRead > 0 ? MAX_CHUNK_SIZE : DEFAULT_CHUNK_SIZE);
+    const chunkSize = Math.max(4096, maxRead > 0 ? Math.min(wanted, maxRead) : wanted);
+    const concurrency = Math.max(
+      1,
+      options.concurrency ?? Math.round((DEFAULT_CONCURRENCY * DEFAULT_CHUNK_SIZE) / chunkSize),
+    );
     try {
       written = await new Promise<number>((resolve, reject) => {
         let nextIssue = offset;

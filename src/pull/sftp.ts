@@ -48,12 +48,17 @@ const FXP = {
   OPENDIR: 11,
   READDIR: 12,
   STAT: 17,
+  EXTENDED: 200,
   STATUS: 101,
   HANDLE: 102,
   DATA: 103,
   NAME: 104,
   ATTRS: 105,
+  EXTENDED_REPLY: 201,
 } as const;
+
+/** The OpenSSH extension that reports the server's limits (PROTOCOL, section 4.8). */
+const _LIMITS_EXT = "limits@openssh.com";
 
 /** SFTP status codes. */
 export const FX = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, CONNECTION_LOST: 7 } as const;
@@ -112,6 +117,21 @@ export interface ListLimits {
 
 /** The default bounds of a directory listing: 100 000 entries, 32 MiB of names. */
 export const DEFAULT_LIST_LIMITS: Required<ListLimits> = { maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 };
+
+/**
+ * What the server reports with OpenSSH's `limits@openssh.com` extension (0: no limit
+ * given). OpenSSH's sftp-server: packets of 262144 bytes, reads and writes of 261120.
+ */
+export interface SftpLimits {
+  /** Largest packet the server accepts. */
+  maxPacketLength: number;
+  /** Largest READ the server serves in one reply (a longer one is answered short). */
+  maxReadLength: number;
+  /** Largest WRITE the server accepts. */
+  maxWriteLength: number;
+  /** Most handles open at once. */
+  maxOpenHandles: number;
+}
 
 /** File attributes (the fields a pull uses). */
 export interface Attributes {
@@ -198,7 +218,8 @@ export class SftpClient implements ChannelSink {
   #dataOff = 0;
   #dataPending: _Pending | null = null;
   #skip = 0;
-  #version: ((version: number) => void) | null = null;
+  #version: ((version: number, extensions: Set<string>) => void) | null = null;
+  #limits: Promise<SftpLimits | null> = Promise.resolve(null);
   #ended: ((err: Error) => void) | null = null;
   readonly #timeoutMs: number;
   /** When the last well-formed reply arrived (or the first of the waiting requests was sent). */
@@ -217,15 +238,17 @@ export class SftpClient implements ChannelSink {
    */
   static async start(channel: ByteChannel, options: SftpClientOptions = {}): Promise<SftpClient> {
     const client = new SftpClient(channel, options);
-    const version = new Promise<number>((resolve, reject) => {
-      client.#version = resolve;
+    const version = new Promise<[number, Set<string>]>((resolve, reject) => {
+      client.#version = (v, extensions) => resolve([v, extensions]);
       client.#ended = reject;
     });
     channel.receive(client);
     channel.write(new SshWriter().u32(5).byte(FXP.INIT).u32(3).bytes()).catch((err) => client.#fatal(err));
-    const v = await version;
+    const [v, extensions] = await version;
     client.#ended = null;
     if (v < 3) throw new SftpError(FX.FAILURE, `the server speaks SFTP version ${v}; version 3 is needed`);
+    // Asked now, awaited by the first download (the listing and stat come first).
+    if (extensions.has(_LIMITS_EXT)) client.#limits = client.#askLimits();
     return client;
   }
 
@@ -339,7 +362,16 @@ export class SftpClient implements ChannelSink {
       } catch (err) {
         return this.#fatal(_malformed("VERSION without a version number", err));
       }
-      this.#version(version);
+      // Extension pairs (name, data) follow; a garbled list just ends it (none is needed).
+      const extensions = new Set<string>();
+      try {
+        while (r.remaining > 0 && extensions.size < 64) {
+          const name = r.text();
+          r.view();
+          extensions.add(name);
+        }
+      } catch { /* keep the names read so far */ }
+      this.#version(version, extensions);
       this.#version = null;
       return;
     }
@@ -483,6 +515,33 @@ export class SftpClient implements ChannelSink {
         cb(err.code === FX.OK ? undefined : err);
       },
     };
+  }
+
+  #askLimits(): Promise<SftpLimits | null> {
+    return new Promise((resolve) => {
+      this.#request(FXP.EXTENDED, (w) => w.string(_LIMITS_EXT), {
+        // The request's own failure fails the session: the next request reports it.
+        fail: () => resolve(null),
+        reply: (type, r) => {
+          if (type === FXP.STATUS) return resolve(null); // not supported after all
+          if (type !== FXP.EXTENDED_REPLY) throw _unexpected("limits", type);
+          resolve({
+            maxPacketLength: r.u64(),
+            maxReadLength: r.u64(),
+            maxWriteLength: r.u64(),
+            maxOpenHandles: r.u64(),
+          });
+        },
+      });
+    });
+  }
+
+  /**
+   * The server's limits (`limits@openssh.com`), or null when it does not report them (or
+   * the session failed first).
+   */
+  limits(): Promise<SftpLimits | null> {
+    return this.#limits;
   }
 
   /** Opens `path` for reading (`flags` must be `"r"`). */

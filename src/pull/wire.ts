@@ -97,6 +97,11 @@ export class SshReader {
     if (n < 0 || this.#pos + n > this.#end) throw new WireError("Malformed SFTP message: truncated field");
   }
 
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.#end - this.#pos;
+  }
+
   /** Reads one byte. */
   byte(): number {
     this.#need(1);

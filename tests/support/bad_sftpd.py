@@ -5,7 +5,7 @@ Usage: bad_sftpd.py DIR MODE
 It serves the files of DIR (any path names a file in DIR by its last component) and
 misbehaves as MODE says:
   ok             behave
-  silent:OP      never answer requests of OP (opendir, readdir, open, read, close, stat)
+  silent:OP      never answer requests of OP (opendir, readdir, open, read, close, stat, limits)
   badlen:OP      answer OP with a packet whose length field is 0x7fffffff
   wrongid:OP     answer OP with a reply for a request id that was never sent
   wrongtype:OP   answer OP with a reply of the wrong type (ATTRS, or HANDLE to a STAT)
@@ -16,6 +16,8 @@ misbehaves as MODE says:
   pause-once:N:MARKER
                  when MARKER does not exist: serve N bytes of READ data, create MARKER, then
                  stop answering (a test kills the session); when it exists: behave
+It reports limits@openssh.com with a max-read-length of 65536 and fails longer READs
+(OpenSSH's sftp-server would answer them short), so a client must honour the limit.
 """
 import os
 import struct
@@ -23,7 +25,8 @@ import sys
 
 DIR, MODE = sys.argv[1], sys.argv[2]
 KIND, _, OP = MODE.partition(":")
-OPS = {3: "open", 4: "close", 5: "read", 11: "opendir", 12: "readdir", 17: "stat"}
+OPS = {3: "open", 4: "close", 5: "read", 11: "opendir", 12: "readdir", 17: "stat", 200: "limits"}
+MAX_READ = 65536
 inp, out = sys.stdin.buffer, sys.stdout.buffer
 
 
@@ -136,11 +139,17 @@ def answer(ptype, rid, r):
     if ptype == 5:  # READ
         h = handles.get(string())
         off, n = struct.unpack(">QI", r[:12])
+        if n > MAX_READ:
+            return status(rid, 4, "READ of %d bytes, over the max-read-length of %d" % (n, MAX_READ))
         h["file"].seek(off)
-        data = h["file"].read(min(n, 65536))
+        data = h["file"].read(n)
         if not data:
             return status(rid, 1, "EOF")
         return bytes([103]) + struct.pack(">I", rid) + s(data)
+    if ptype == 200:  # EXTENDED
+        if string() == b"limits@openssh.com":
+            return bytes([201]) + struct.pack(">IQQQQ", rid, 262144, MAX_READ, MAX_READ, 0)
+        return status(rid, 8, "unsupported")
     if ptype == 4:  # CLOSE
         handles.pop(string(), None)
         return status(rid, 0, "OK")
@@ -156,7 +165,7 @@ def answer(ptype, rid, r):
 def main():
     (n,) = struct.unpack(">I", read_exact(4))
     read_exact(n)  # INIT
-    send(bytes([2]) + struct.pack(">I", 3))
+    send(bytes([2]) + struct.pack(">I", 3) + s(b"limits@openssh.com") + s(b"1"))
     while True:
         (n,) = struct.unpack(">I", read_exact(4))
         body = read_exact(n)
