@@ -10,19 +10,22 @@
  * the long step). Prints times, throughput, the ratios, and sqlbk's peak RSS (from
  * `/usr/bin/time -v`).
  *
- *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1] [--data text,blobs,app] [--before DIR]
+ *   deno run -A bench/pull_bench.ts [--mib 256] [--runs 1] [--data text,blobs,app] [--before DIR]...
  *     [--compression gzip|zstd] [--check full|quick] [--jobs N]
  *
  * `--compression` is the archives' codec (default gzip); `--check` and `--jobs` go to
  * `sqlbk pull` (the hand pipeline always runs one `PRAGMA integrity_check`).
  *
  * `--before DIR` also times `sqlbk pull` from another source tree (e.g. the previous
- * commit, `git archive HEAD~1 | tar -x -C DIR`) in the same run, with the same server.
+ * commit, `git archive HEAD~1 | tar -x -C DIR`) in the same run, with the same server;
+ * repeat it for several trees. A tree with the OpenSSH transport (src/pull/ssh_process.ts)
+ * also gets its transfer alone timed, in this process.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { runBackup } from "../src/job.ts";
 import { sha256File } from "../src/hash.ts";
@@ -38,7 +41,7 @@ const { values } = parseArgs({
     mib: { type: "string", default: "256" },
     runs: { type: "string", default: "1" },
     data: { type: "string", default: "text,blobs" },
-    before: { type: "string" },
+    before: { type: "string", multiple: true, default: [] },
     concurrency: { type: "string" },
     "chunk-size": { type: "string" },
     compression: { type: "string", default: "gzip" },
@@ -154,9 +157,10 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
   const size = (await Deno.stat(remote)).size;
   const sshOpts = opensshClientArgs(sshd);
   const env = { SSH_AUTH_SOCK: "" };
-  const results: Record<string, number[]> = { sqlbk: [], before: [], transfer: [], sftp: [], byHand: [], scp: [] };
+  const results: Record<string, number[]> = { sqlbk: [], transfer: [], sftp: [], byHand: [], scp: [] };
   let rssKiB = 0;
-  let beforeRssKiB = 0;
+  const trees = await Promise.all(values.before.map(async (dir) => ({ dir, ...(await _transferOf(dir)) })));
+  const before = trees.map(() => ({ pull: [] as number[], transfer: [] as number[], rssKiB: 0 }));
   const extra = [
     ...(values.concurrency ? ["--concurrency", values.concurrency] : []),
     ...(values["chunk-size"] ? ["--chunk-size", values["chunk-size"]] : []),
@@ -203,14 +207,15 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     results.transfer.push(performance.now() - t0);
     await Deno.remove(local);
 
-    // sqlbk pull, and the tree from before when given.
+    // sqlbk pull, and the trees from before when given.
     const [ms, rss] = await timePull(ROOT, sshd, remoteDir, join(work, `pulled-${i}`), extra);
     results.sqlbk.push(ms);
     rssKiB = Math.max(rssKiB, rss);
-    if (values.before) {
-      const [bms, brss] = await timePull(values.before, sshd, remoteDir, join(work, `before-${i}`), extra);
-      results.before.push(bms);
-      beforeRssKiB = Math.max(beforeRssKiB, brss);
+    for (const [j, tree] of trees.entries()) {
+      const [bms, brss] = await timePull(tree.dir, sshd, remoteDir, join(work, `before-${i}`), extra);
+      before[j].pull.push(bms);
+      before[j].rssKiB = Math.max(before[j].rssKiB, brss);
+      if (tree.transfer) before[j].transfer.push(await tree.transfer(sshd, remote, join(work, `bt-${i}`), size));
     }
   }
 
@@ -234,12 +239,9 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     best(results.sqlbk),
     `  peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`,
   );
-  if (values.before) {
-    row(
-      `sqlbk pull from ${values.before}`,
-      best(results.before),
-      `  peak RSS ${(beforeRssKiB / 1024).toFixed(0)} MiB`,
-    );
+  for (const [j, tree] of trees.entries()) {
+    if (before[j].transfer.length) row(`transfer alone from ${tree.dir}`, best(before[j].transfer));
+    row(`sqlbk pull from ${tree.dir}`, best(before[j].pull), `  peak RSS ${(before[j].rssKiB / 1024).toFixed(0)} MiB`);
   }
   row("OpenSSH sftp get", openssh);
   row("scp", best(results.scp));
@@ -249,10 +251,33 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
   );
   console.log(
     `  all runs: transfer ${all(results.transfer)} s; pull ${all(results.sqlbk)} s${
-      values.before ? `; before ${all(results.before)} s` : ""
+      trees.map((t, j) =>
+        `; ${t.dir}: pull ${all(before[j].pull)} s${
+          before[j].transfer.length ? `, transfer ${all(before[j].transfer)} s` : ""
+        }`
+      ).join("")
     }; sftp ${all(results.sftp)} s; scp ${all(results.scp)} s; by hand ${all(results.byHand)} s`,
   );
   console.log("  targets: transfer >= 0.90x sftp; pull no slower than before; peak RSS < 150 MiB");
+}
+
+/** The transfer alone (connect + download, as above) of another tree with the OpenSSH transport, or none. */
+async function _transferOf(dir: string) {
+  if (!(await Deno.stat(join(dir, "src/pull/ssh_process.ts")).then(() => true, () => false))) return {};
+  const transport = await import(pathToFileURL(join(resolve(dir), "src/pull/transport.ts")).href);
+  const download = await import(pathToFileURL(join(resolve(dir), "src/pull/download.ts")).href);
+  return {
+    transfer: async (sshd: Sshd, remote: string, local: string, size: number) => {
+      const t0 = performance.now();
+      {
+        await using session = await transport.connectSftp(sshdConnectOptions(sshd));
+        await download.downloadRange(session, remote, local, { size });
+      }
+      const ms = performance.now() - t0;
+      await Deno.remove(local);
+      return ms;
+    },
+  };
 }
 
 const work = await Deno.makeTempDir({ prefix: "sqlbk-bench-" });
