@@ -205,6 +205,7 @@ export {
 } from "./src/monitor/metrics.ts";
 export { type HeartbeatOptions, type HeartbeatResult, heartbeatUrl, sendHeartbeat } from "./src/monitor/heartbeat.ts";
 export { runProbes, verifyWithProbes } from "./src/monitor/probes.ts";
+export { checkProbes, probeProblem } from "./src/monitor/probe_check.ts";
 export { escapeHtml, renderStatusPage, type StatusPageOptions } from "./src/monitor/html.ts";
 export { DEFAULT_MAX_AGE, type MonitorConfig } from "./src/monitor/monitor_config.ts";
 export {

@@ -8,6 +8,7 @@
 
 import type { MonitorConfig } from "../src/monitor/monitor_config.ts";
 import { checkHeartbeatUrl } from "../src/monitor/monitor_config.ts";
+import { checkProbes } from "../src/monitor/probe_check.ts";
 import type { ReportTargets } from "../src/monitor/report.ts";
 import { printable } from "../src/printable.ts";
 
@@ -32,7 +33,8 @@ export const PROBE_FLAGS = { probe: { type: "string", multiple: true } } as cons
 export const PROBE_HELP =
   `      --probe SQL            after the integrity check, run SQL read-only on the verified copy; it
                              must return one row whose first value is true or non-zero, else the
-                             verification fails (exit 3); repeatable (default: config's probes)`;
+                             verification fails (exit 3); one statement each (an empty or
+                             many-statement probe is exit 2); repeatable (default: config's probes)`;
 
 /**
  * Where a run reports: flags win over the config's keys.
@@ -60,7 +62,8 @@ export function reportTargets(
  * ```
  */
 export function probesOf(values: { probe?: string[] }, monitor?: MonitorConfig): string[] {
-  const flags = (values.probe ?? []).filter((p) => p.trim() !== "");
+  const flags = values.probe ?? [];
+  checkProbes(flags, "--probe"); // an empty or many-statement probe is a usage error, never dropped
   return flags.length > 0 ? flags : monitor?.probes ?? [];
 }
 

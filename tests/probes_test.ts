@@ -3,7 +3,7 @@ import { listDir, makeDatabase, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { runProbes } from "../src/monitor/probes.ts";
-import { VerifyError } from "../src/errors.ts";
+import { ConfigError, VerifyError } from "../src/errors.ts";
 import { formatBackupName } from "../src/naming.ts";
 
 Deno.test("runProbes() passes on true or non-zero first values and names the probe and its value otherwise", async () => {
@@ -95,4 +95,59 @@ Deno.test("sqlbk pull --probe verifies each download with the probes before publ
   const ok = await sqlbk(pullArgs(server, to, "-q", "--probe", "SELECT count(*) = 40 FROM items"), { env });
   assertEquals(ok.code, 0, ok.stderr);
   assert((await listDir(to)).includes(name));
+});
+
+Deno.test("a probe holding two statements, or none, is refused with exit 2 naming it, before anything runs", async () => {
+  await using dir = await tempDir();
+  const archive = await placeBackup(dir.path, "app-2025-07-01T10-30-00Z-online.bck.gz", { rows: 10 });
+  const before = await listDir(dir.path);
+  const empty = `it is empty; a probe is one SQL query returning one row whose first value is true, ` +
+    `e.g. "SELECT count(*) > 0 FROM users"`;
+  const cases: [string, string][] = [
+    [
+      "SELECT 1; SELECT 0",
+      `error: Invalid --probe "SELECT 1; SELECT 0": it holds more than one statement (after the first comes ` +
+      `"SELECT 0"), and only one would run; give each statement as a probe of its own`,
+    ],
+    ["", `error: Invalid --probe "": ${empty}`],
+    ["   ", `error: Invalid --probe "   ": ${empty}`],
+    ["-- nothing\n;", `error: Invalid --probe "-- nothing\\n;": ${empty}`],
+  ];
+  for (const [probe, expected] of cases) {
+    for (const command of [["verify", archive], ["restore", archive, "--to", dir.join("r.db")]]) {
+      const out = await sqlbk([...command, `--probe=${probe}`, "--probe", "SELECT 1"]);
+      assertEquals(out.code, 2, out.stderr);
+      assertEquals(out.stderr, `${expected}\n`);
+    }
+  }
+  assertEquals(await listDir(dir.path), before); // nothing ran: no lock, no copy, no restore
+  // A trailing semicolon or comment, and a ";" inside a string or a quoted name, are one statement.
+  const ok = await sqlbk([
+    "verify",
+    archive,
+    "--probe",
+    "SELECT count(*) = 10 FROM items; -- ten rows\n",
+    "--probe",
+    `SELECT ';' = ';' AS "a;b" /* ; */;;`,
+  ]);
+  assertEquals(ok.code, 0, ok.stderr);
+  // The same rules for the config's "probes": an empty entry and a two-statement entry name it.
+  const config = dir.join("probes.toml");
+  for (
+    const [toml, expected] of [
+      [`probes = ["SELECT 1", ""]`, `invalid "probes" entry 2 "": ${empty}`],
+      [
+        `probes = ["SELECT 1; DELETE FROM items"]`,
+        `invalid "probes" entry 1 "SELECT 1; DELETE FROM items": it holds more than one statement`,
+      ],
+    ]
+  ) {
+    await Deno.writeTextFile(config, `${toml}\n`);
+    const out = await sqlbk(["verify", archive, "-c", config]);
+    assertEquals(out.code, 2, out.stderr);
+    assertStringIncludes(out.stderr, `error: ${config}: ${expected}`);
+    assertEquals(out.stderr.trim().split("\n").length, 1, out.stderr);
+  }
+  // The library refuses it too (runProbes is what pull and restore call).
+  await assertRejects(() => runProbes(archive, ["SELECT 1; SELECT 0"]), ConfigError, "more than one statement");
 });

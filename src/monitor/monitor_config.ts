@@ -7,6 +7,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
+import { probeProblem } from "./probe_check.ts";
 import { parseDuration } from "../duration.ts";
 
 /** How old the newest backup may be before `sqlbk status` calls its database stale. */
@@ -51,10 +52,16 @@ export function parseMonitorKeys(raw: Record<string, unknown>, origin = "config"
   const heartbeatUrl = str("heartbeat_url");
   if (heartbeatUrl !== undefined) checkHeartbeatUrl(heartbeatUrl, `"heartbeat_url" in ${origin}`);
   const probes = raw.probes;
-  if (probes !== undefined && (!Array.isArray(probes) || probes.some((p) => typeof p !== "string" || !p.trim()))) {
+  if (probes !== undefined && (!Array.isArray(probes) || probes.some((p) => typeof p !== "string"))) {
     fail(
       `invalid "probes": expected an array of SQL statements, e.g. ["SELECT count(*) > 0 FROM users"]`,
     );
+  }
+  if (probes !== undefined) {
+    (probes as string[]).forEach((probe, i) => {
+      const problem = probeProblem(probe);
+      if (problem !== null) fail(`invalid "probes" entry ${i + 1} ${JSON.stringify(probe)}: ${problem}`);
+    });
   }
   const duration = (table: Record<string, unknown>, where: string): number | undefined => {
     const v = table.max_age;

@@ -13,6 +13,7 @@ import { errorMessage, VerifyError } from "../errors.ts";
 import { exists, removeIfExists } from "../fs.ts";
 import { verifyBackup, type VerifyOptions, type VerifyResult } from "../verify.ts";
 import { holdVerifyDir } from "../verify_temps.ts";
+import { checkProbes } from "./probe_check.ts";
 
 function _show(value: SqlValue): string {
   if (value === null) return "NULL";
@@ -29,7 +30,8 @@ function _passes(value: SqlValue): boolean {
 /**
  * Runs each probe on the database at `dbPath` (opened read-only, with `query_only` on)
  * and resolves when all pass. Throws a {@link VerifyError} naming the first probe that
- * does not pass and what it returned. `label` names the backup in the message.
+ * does not pass and what it returned, or a `ConfigError` for a probe that
+ * `probeProblem` refuses (before anything is opened). `label` names the backup in the message.
  *
  * @example
  * ```ts
@@ -38,6 +40,7 @@ function _passes(value: SqlValue): boolean {
  */
 export async function runProbes(dbPath: string, probes: string[], options: { label?: string } = {}): Promise<void> {
   if (probes.length === 0) return;
+  checkProbes(probes, "probe");
   const what = `Backup "${options.label ?? dbPath}" failed verification`;
   let db: Database;
   try {

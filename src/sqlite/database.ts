@@ -1,5 +1,6 @@
 import { loadSqlite, type SqliteLib } from "./ffi.ts";
 import { SqliteError } from "./error.ts";
+import { isEmptySql } from "./sql_text.ts";
 import {
   SQLITE_BLOB,
   SQLITE_DONE,
@@ -176,7 +177,8 @@ export class Database {
   }
 
   /**
-   * Compiles one SQL statement.
+   * Compiles one SQL statement. Throws when `sql` holds more after it than whitespace,
+   * semicolons and comments (a second statement would never run).
    * @example
    * ```ts
    * const stmt = db.prepare("SELECT ?1 + 1 AS n");
@@ -184,8 +186,19 @@ export class Database {
    * ```
    */
   prepare(sql: string): Statement {
-    const { stmt } = this.#prepareOne(_encoder.encode(sql), 0, sql);
+    const bytes = _encoder.encode(sql);
+    const { stmt, next } = this.#prepareOne(bytes, 0, sql);
     if (!stmt) throw new Error(`Cannot prepare an empty statement: "${sql}"`);
+    const tail = new TextDecoder().decode(bytes.subarray(next));
+    if (!isEmptySql(tail)) {
+      // Only the first statement would run: refuse rather than drop the rest unseen.
+      this.#lib.sqlite3_finalize(stmt);
+      throw new Error(
+        `Cannot prepare "${_clip(sql)}": it holds more than one statement (after the first comes "${
+          _clip(tail.trim())
+        }"); give one statement, or use exec() for several`,
+      );
+    }
     const statement = new Statement(this, this.#lib, stmt, sql);
     this.#statements.add(statement);
     return statement;
