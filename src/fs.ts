@@ -202,3 +202,21 @@ export function diskFullError(err: unknown, path: string): Error {
     cause: err,
   });
 }
+
+/**
+ * Why the file system refused a write, when `err` says it did: `"permission denied"` or
+ * `"read-only file system"`; else null (another failure).
+ *
+ * @example
+ * ```ts
+ * try { await Deno.writeTextFile("/proc/x", ""); } catch (err) { writeRefusal(err); } // "permission denied"
+ * ```
+ */
+export function writeRefusal(err: unknown): "permission denied" | "read-only file system" | null {
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== "object") return null;
+  return e.code === "EROFS" || /os error 30\)|read-only file system/i.test(String(e.message))
+    ? "read-only file system"
+    : null;
+}

@@ -12,10 +12,10 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
-import { exists, fsyncDir, fsyncFile, removeIfExists } from "./fs.ts";
+import { exists, fsyncDir, fsyncFile, removeIfExists, writeRefusal } from "./fs.ts";
 import type { CheckLevel } from "./integrity.ts";
 import { formatTimestamp } from "./naming.ts";
-import { verifyBackup } from "./verify.ts";
+import { assertBackupFile, verifyBackup } from "./verify.ts";
 import { DirectoryLock } from "./archive.ts";
 import { Database } from "./sqlite/database.ts";
 import { Backup } from "./sqlite/backup.ts";
@@ -55,8 +55,9 @@ export interface RestoreResult {
 /**
  * Verifies `backupPath` and writes the database to `to` atomically.
  *
- * Refuses (ConfigError, exit 2) to replace an existing file without `force`, or to write
- * into a missing directory; refuses (exit 1) while `to-wal` exists, or `to-journal` exists
+ * Refuses (ConfigError, exit 2) to replace an existing file without `force`, to write
+ * into a missing directory or one this user cannot write, to restore from a directory
+ * or onto one; refuses (exit 1) while `to-wal` exists, or `to-journal` exists
  * and a transaction holds the database: it is in use.
  * A backup that fails verification throws VerifyError (exit 3) and touches nothing.
  *
@@ -73,8 +74,14 @@ export async function restoreBackup(
   to: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
+  await assertBackupFile(backupPath, "restore");
   const dest = await _resolveTarget(resolve(to));
   const dir = dirname(dest);
+  if ((await Deno.stat(dest).catch(() => null))?.isDirectory) {
+    throw new ConfigError(
+      `Cannot restore to "${dest}": it is a directory; give the database file to write, e.g. "${join(dest, "app.db")}"`,
+    );
+  }
   try {
     if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotFound(dir);
   } catch (err) {
@@ -101,7 +108,18 @@ export async function restoreBackup(
     );
   }
   const tmp = join(dir, `.${basename(dest)}.restore-${crypto.randomUUID().slice(0, 8)}.tmp`);
-  const lock = await DirectoryLock.acquire(dir, { lockName: RESTORE_LOCK, sweep: sweepRestoreLeftovers });
+  let lock: DirectoryLock;
+  try {
+    lock = await DirectoryLock.acquire(dir, { lockName: RESTORE_LOCK, sweep: sweepRestoreLeftovers });
+  } catch (err) {
+    const refusal = writeRefusal(err);
+    if (refusal === null) throw err;
+    throw new ConfigError(
+      `Cannot restore to "${dest}": cannot write in "${dir}" (${refusal}), where the database is written ` +
+        `before it is renamed into place; restore as a user who may write there, or to another directory`,
+      { cause: err },
+    );
+  }
   let previous: string | null = null;
   try {
     // The database checked is the one renamed into place: a plain file is copied first.

@@ -10,15 +10,16 @@
 import { basename, dirname, join } from "node:path";
 import { Database } from "./sqlite/database.ts";
 import { SqliteError } from "./sqlite/error.ts";
-import { errorMessage, VerifyError } from "./errors.ts";
+import { ConfigError, errorMessage, VerifyError } from "./errors.ts";
 import { type Codec, codecOfName, detectFileFormat, isCorruptData } from "./codecs/codec.ts";
 import { decompressFile } from "./codecs/decompress_file.ts";
 import { isOutputLimit, LOW_SPACE_CODE } from "./codecs/database_limit.ts";
 import { sha256File } from "./hash.ts";
-import { fsyncFile, removeIfExists } from "./fs.ts";
+import { fsyncFile, removeIfExists, writeRefusal } from "./fs.ts";
 import { checkDatabase, type CheckLevel, type CheckResult } from "./integrity.ts";
 import { sidecarNames } from "./naming.ts";
 import { holdVerifyDir } from "./verify_temps.ts";
+import type { DirectoryLock } from "./archive.ts";
 
 /** The outcome of `PRAGMA integrity_check`. */
 export interface IntegrityResult {
@@ -230,6 +231,7 @@ export function checkFailure(label: string, check: CheckResult): VerifyError {
  * ```
  */
 export async function verifyBackup(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  await assertBackupFile(path, "verify");
   const name = basename(path);
   let expected = options.sha256?.toLowerCase();
   if (expected === undefined && options.useSidecar !== false) {
@@ -245,7 +247,9 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   let keep = false;
   // The directory of a temp file of our own is locked while we use it, and crashed runs'
   // temp files there are swept (a caller naming keepDatabaseAt looks after its own file).
-  const lock = codec !== null && options.keepDatabaseAt === undefined ? await holdVerifyDir(tempDir) : null;
+  const lock = codec !== null && options.keepDatabaseAt === undefined
+    ? await holdTempDir(tempDir, path, options.tempDir !== undefined)
+    : null;
   try {
     if (codec !== null) {
       try {
@@ -309,5 +313,68 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   } finally {
     if (copied && !keep) await removeIfExists(dbPath).catch(() => {});
     lock?.release();
+  }
+}
+
+/**
+ * Refuses (ConfigError, exit 2) a backup path that is a directory, and names the path
+ * when it cannot be looked at; a missing file is left to the caller's own message.
+ * `action` is the verb of the message (`verify`, `restore`).
+ *
+ * @example
+ * ```ts
+ * await assertBackupFile("backups/app-2025-07-01T10-30-00Z-online.bck.gz", "verify");
+ * ```
+ */
+export async function assertBackupFile(path: string, action: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`Cannot read backup "${path}": permission denied (on it or a directory above it)`, {
+        cause: err,
+      });
+    }
+    return;
+  }
+  if (info.isDirectory) {
+    throw new ConfigError(
+      `Cannot ${action} "${path}": it is a directory; give ${
+        action === "verify" ? "backup files" : "one backup file"
+      }, e.g. ${join(path, "*.bck.gz")}`,
+    );
+  }
+}
+
+/**
+ * {@link holdVerifyDir} on the directory of verification's temp copy, refusing (ConfigError,
+ * exit 2) one this user cannot write with a message naming it; `given` says whether the
+ * caller chose it (else it is the backup's own directory).
+ *
+ * @example
+ * ```ts
+ * const lock = await holdTempDir("/var/tmp", "/mnt/ro/app-2025-07-01T10-30-00Z-online.bck.gz", true);
+ * lock.release();
+ * ```
+ */
+export async function holdTempDir(tempDir: string, path: string, given: boolean): Promise<DirectoryLock> {
+  try {
+    return await holdVerifyDir(tempDir);
+  } catch (err) {
+    const refusal = writeRefusal(err);
+    if (err instanceof Deno.errors.NotFound && given) {
+      throw new ConfigError(`Invalid temp dir "${tempDir}": it does not exist (create it, or choose another)`, {
+        cause: err,
+      });
+    }
+    if (refusal === null) throw err;
+    throw new ConfigError(
+      given
+        ? `Cannot verify "${path}": cannot write in the temp dir "${tempDir}" (${refusal}); choose a writable one`
+        : `Cannot verify "${path}": cannot write in its directory "${tempDir}" (${refusal}), where the ` +
+          `decompressed copy is checked; give --temp-dir DIR, a writable directory with room for the database`,
+      { cause: err },
+    );
   }
 }

@@ -41,7 +41,8 @@ The restored database is one file in journal_mode=DELETE. PATH's directory must 
 restore holds .sqlbk-restore.lock there and sweeps the temp files of killed restores.
 
 Exit codes: 0 restored, 1 failure (or PATH in use), 2 usage error (or PATH exists without
---force), 3 the backup failed verification or a probe (nothing was written).
+--force, PATH or FILE is a directory, PATH's directory is missing or this user cannot write
+it), 3 the backup failed verification or a probe (nothing was written).
 
 Examples:
   sqlbk restore /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz --to ./app.db

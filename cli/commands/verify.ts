@@ -21,8 +21,8 @@ export const summary = "Verify backup files: checksum, full decompression, integ
 export const help = `sqlbk verify: prove local backup files sound. For each file: its SHA-256
 against the sidecar when there is one (.<file>.sha256 beside it, or the <file>.sha256 of earlier
 versions), a complete decompression (gzip or zstd, as the file's first bytes say; a .gz or .zst
-name must match them) into a temp file beside it, and the integrity check: every part returning
-exactly one row, "ok".
+name must match them) into a temp file beside it (or in --temp-dir), and the integrity check:
+every part returning exactly one row, "ok".
 
 Usage:
   sqlbk verify FILE... [options]
@@ -31,6 +31,9 @@ Options:
       --no-sidecar           do not compare with the sidecar even when it exists (default: compare)
 ${CHECK_HELP}
       --json                 print one JSON object per file on stdout
+      --temp-dir DIR         decompress archives into DIR to check them, for a backup directory this
+                             user cannot write; DIR needs room for the whole database and gets the
+                             .sqlbk-verify.lock (default: the archive's own directory)
 ${PROBE_HELP}
   -c, --config FILE          read probes from this config's "probes" key (default: none)
   -h, --help                 show this help
@@ -40,14 +43,16 @@ on stdout, or with --json one object per file: {"path","ok","sha256","checksumVe
 "databaseBytes","codec","check","checkMs"}, or {"path","ok":false,"error"} for a file that
 failed. Errors on stderr.
 
-Exit codes: 0 all sound, 1 a file could not be read, 2 usage error, 3 a file failed verification
-(or a probe).
+Exit codes: 0 all sound, 1 a file could not be read, 2 usage error (also a directory given as a
+FILE, or an archive whose directory this user cannot write without --temp-dir), 3 a file failed
+verification (or a probe).
 
 Examples:
   sqlbk verify /srv/pulled/app-2025-07-01T10-30-00Z-vacuum.bck.gz
   sqlbk verify /srv/pulled/*.bck.gz --json
   sqlbk verify app.bck.gz --probe "SELECT count(*) > 0 FROM users"
   sqlbk verify big-2025-07-01T10-30-00Z-online.bck.zst --check quick
+  sqlbk verify /mnt/ro/app-2025-07-01T10-30-00Z-online.bck.gz --temp-dir /var/tmp
 `;
 
 /** Runs `sqlbk verify`. */
@@ -56,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
     "no-sidecar": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     config: { type: "string", short: "c" },
+    "temp-dir": { type: "string" },
     ...PROBE_FLAGS,
     ...CHECK_FLAGS,
   });
@@ -64,11 +70,14 @@ export async function run(args: string[]): Promise<number> {
   const probes = probesOf(values, cfg?.monitor);
   if (positionals.length === 0) throw new ConfigError(`Nothing to verify: give one or more backup files`);
   checkDecompressors(); // a bad SQLBK_LIBZ is a configuration error for the whole run, not a per-file failure
+  const tempDir = values["temp-dir"];
+  if (tempDir !== undefined) await _checkTempDir(tempDir);
   let verifyFailed = false;
+  let usageFailed = false;
   let otherFailed = false;
   for (const path of positionals) {
     try {
-      const options = { useSidecar: !values["no-sidecar"], check, jobs };
+      const options = { useSidecar: !values["no-sidecar"], check, jobs, tempDir };
       const r = probes.length ? await verifyWithProbes(path, probes, options) : await verifyBackup(path, options);
       if (values.json) {
         console.log(safeJson({
@@ -93,10 +102,23 @@ export async function run(args: string[]): Promise<number> {
       }
     } catch (err) {
       if (err instanceof VerifyError) verifyFailed = true;
+      else if (err instanceof ConfigError) usageFailed = true;
       else otherFailed = true;
       if (values.json) console.log(safeJson({ path, ok: false, error: errorMessage(err) }));
       console.error(`error: ${printable(errorMessage(err), Infinity)}`);
     }
   }
-  return verifyFailed ? ExitCode.VERIFY : otherFailed ? ExitCode.FAILURE : ExitCode.OK;
+  return verifyFailed ? ExitCode.VERIFY : usageFailed ? ExitCode.USAGE : otherFailed ? ExitCode.FAILURE : ExitCode.OK;
+}
+
+/** Refuses a --temp-dir that is missing or not a directory (exit 2) before any file is read. */
+async function _checkTempDir(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound ? "it does not exist" : errorMessage(err);
+    throw new ConfigError(`Invalid --temp-dir "${dir}": ${why} (give an existing, writable directory)`, { cause: err });
+  }
+  if (!info.isDirectory) throw new ConfigError(`Invalid --temp-dir "${dir}": it is not a directory`);
 }

@@ -11,8 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { Database, type SqlValue } from "../sqlite/database.ts";
 import { errorMessage, VerifyError } from "../errors.ts";
 import { exists, removeIfExists } from "../fs.ts";
-import { verifyBackup, type VerifyOptions, type VerifyResult } from "../verify.ts";
-import { holdVerifyDir } from "../verify_temps.ts";
+import { assertBackupFile, holdTempDir, verifyBackup, type VerifyOptions, type VerifyResult } from "../verify.ts";
 import { checkProbes } from "./probe_check.ts";
 
 function _show(value: SqlValue): string {
@@ -89,9 +88,11 @@ export async function verifyWithProbes(
   probes: string[],
   options: Omit<VerifyOptions, "keepDatabaseAt"> = {},
 ): Promise<VerifyResult> {
+  checkProbes(probes, "probe");
+  await assertBackupFile(path, "verify");
   const tempDir = options.tempDir ?? dirname(path);
   const copy = join(tempDir, `.sqlbk-probe-${crypto.randomUUID().slice(0, 8)}.db`);
-  const lock = await holdVerifyDir(tempDir); // kept until the probes ran on the copy
+  const lock = await holdTempDir(tempDir, path, options.tempDir !== undefined); // kept until the probes ran on the copy
   try {
     const result = await verifyBackup(path, { ...options, keepDatabaseAt: copy });
     await runProbes((await exists(copy)) ? copy : path, probes, { label: basename(path) });
