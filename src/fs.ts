@@ -6,6 +6,7 @@
  */
 
 import { dirname } from "node:path";
+import { ConfigError } from "./errors.ts";
 
 /**
  * Writes every byte of `data` to `file`, looping over short writes.
@@ -219,4 +220,31 @@ export function writeRefusal(err: unknown): "permission denied" | "read-only fil
   return e.code === "EROFS" || /os error 30\)|read-only file system/i.test(String(e.message))
     ? "read-only file system"
     : null;
+}
+
+/**
+ * Creates directory `dir` (and its parents) when missing, refusing (ConfigError, exit 2)
+ * a path that is a file or that this user may not create; `what` starts the message,
+ * e.g. `Cannot pull into`.
+ *
+ * @example
+ * ```ts
+ * await ensureDirectory("/srv/pulled/app", "Cannot pull into");
+ * ```
+ */
+export async function ensureDirectory(dir: string, what: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.NotADirectory) {
+      const isFile = (await Deno.stat(dir).catch(() => null))?.isFile;
+      throw new ConfigError(
+        `${what} "${dir}": ${isFile ? "it is a file" : "a part of the path is a file"}, not a directory`,
+        { cause: err },
+      );
+    }
+    const refusal = writeRefusal(err);
+    if (refusal !== null) throw new ConfigError(`${what} "${dir}": cannot create it (${refusal})`, { cause: err });
+    throw err;
+  }
 }

@@ -30,7 +30,7 @@ export function loadOptionalLibrary<S extends Deno.ForeignLibraryInterface>(
     } catch (err) {
       throw new ConfigError(
         `Cannot load ${envVar}="${fromEnv}": ${
-          errorMessage(err).split("\n")[0]
+          dlopenReason(err)
         } (point it at the library, set it to "none", or unset it to use the system's)`,
         { cause: err },
       );
@@ -42,4 +42,18 @@ export function loadOptionalLibrary<S extends Deno.ForeignLibraryInterface>(
     } catch { /* try the next name */ }
   }
   return null;
+}
+
+/**
+ * The first line of a `Deno.dlopen` failure, without the "Could not open library: "
+ * prefix Deno's message repeats.
+ *
+ * @example
+ * ```ts
+ * try { Deno.dlopen("/nonexistent", {}); } catch (err) { dlopenReason(err); }
+ * // "/nonexistent: cannot open shared object file: No such file or directory"
+ * ```
+ */
+export function dlopenReason(err: unknown): string {
+  return errorMessage(err).split("\n")[0].replace(/^(Could not open library: )+/, "");
 }

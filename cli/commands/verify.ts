@@ -7,7 +7,8 @@
 import { parseFlags } from "../args.ts";
 import { CHECK_FLAGS, CHECK_HELP, checkFlags } from "../check_flags.ts";
 import { checkDecompressors } from "../../src/codecs/codec.ts";
-import { ConfigError, errorMessage, ExitCode, VerifyError } from "../../src/errors.ts";
+import { ConfigError, errorMessage, ExitCode, exitCodeOf, VerifyError } from "../../src/errors.ts";
+import { loadSqlite } from "../../src/sqlite/ffi.ts";
 import { verifyBackup } from "../../src/verify.ts";
 import { loadConfig } from "../../src/config.ts";
 import { verifyWithProbes } from "../../src/monitor/probes.ts";
@@ -70,6 +71,7 @@ export async function run(args: string[]): Promise<number> {
   const probes = probesOf(values, cfg?.monitor);
   if (positionals.length === 0) throw new ConfigError(`Nothing to verify: give one or more backup files`);
   checkDecompressors(); // a bad SQLBK_LIBZ is a configuration error for the whole run, not a per-file failure
+  loadSqlite(); // so is a bad SQLBK_SQLITE_LIB
   const tempDir = values["temp-dir"];
   if (tempDir !== undefined) await _checkTempDir(tempDir);
   let verifyFailed = false;
@@ -102,7 +104,7 @@ export async function run(args: string[]): Promise<number> {
       }
     } catch (err) {
       if (err instanceof VerifyError) verifyFailed = true;
-      else if (err instanceof ConfigError) usageFailed = true;
+      else if (exitCodeOf(err) === ExitCode.USAGE) usageFailed = true;
       else otherFailed = true;
       if (values.json) console.log(safeJson({ path, ok: false, error: errorMessage(err) }));
       console.error(`error: ${printable(errorMessage(err), Infinity)}`);

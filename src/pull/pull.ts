@@ -14,6 +14,7 @@ import { errorMessage, VerifyError } from "../errors.ts";
 import { sleep } from "../sleep.ts";
 import {
   diskFullError,
+  ensureDirectory,
   exists,
   fsyncDir,
   fsyncFile,
@@ -264,7 +265,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
   const connect = () => connectTarget(t, options);
   checkDecompressors(); // a bad SQLBK_LIBZ fails here, as a configuration error, not mid-pull
 
-  await Deno.mkdir(localDir, { recursive: true });
+  await ensureDirectory(localDir, "Cannot pull into");
   const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });
   try {
     if (!(await lockFile.tryLock(true))) {

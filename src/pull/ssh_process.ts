@@ -81,7 +81,16 @@ export class SshProcess implements ByteChannel {
           { cause: err },
         );
       }
-      if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      if (err instanceof Deno.errors.PermissionDenied) {
+        // The OS refused to run it (EACCES): not an executable file, or not one this user
+        // may run. Deno's own permission is NotCapable, below.
+        throw new ConfigError(
+          `Cannot run the OpenSSH client "${binary}": permission denied by the system: it is not an executable ` +
+            `file this user may run (point SQLBK_SSH at the ssh program, e.g. /usr/bin/ssh, or unset it)`,
+          { cause: err },
+        );
+      }
+      if (err instanceof Deno.errors.NotCapable) {
         throw new ConfigError(
           `Cannot run the OpenSSH client "${binary}": ${
             err.message.split("\n")[0]

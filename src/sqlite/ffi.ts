@@ -7,6 +7,8 @@
  * @module
  */
 
+import { dlopenReason } from "../native.ts";
+
 /** Smallest SQLite version sqlbk accepts (`VACUUM INTO` with a bound target, RETURNING). */
 export const MIN_SQLITE_VERSION = "3.35.0";
 const _MIN_VERSION_NUMBER = 3035000;
@@ -195,6 +197,8 @@ function _envVar(name: string): string | undefined {
 export class SqliteLoadError extends Error {
   /** Always `"SqliteLoadError"`. */
   override name = "SqliteLoadError";
+  /** Exit code 2: the library to use is configuration (`SQLBK_SQLITE_LIB`, the installed packages); nothing ran. */
+  readonly exitCode: number = 2;
 }
 
 /**
@@ -223,10 +227,16 @@ export function loadSqlite(): { lib: SqliteLib; path: string; version: string } 
     try {
       dl = Deno.dlopen(path, SYMBOLS);
     } catch (err) {
-      failures.push(`${path} (${_firstLine(err)})`);
       // An explicit SQLBK_SQLITE_LIB that fails to load is the user's choice: do not
       // silently fall back to another library.
-      if (path === fromEnv) break;
+      if (path === fromEnv) {
+        throw new SqliteLoadError(
+          `Cannot load SQLBK_SQLITE_LIB="${fromEnv}": ${
+            dlopenReason(err)
+          } (point it at libsqlite3, or unset it to use the system's)`,
+        );
+      }
+      failures.push(`${path} (${dlopenReason(err)})`);
       continue;
     }
     const lib = dl.symbols;
@@ -253,9 +263,4 @@ export function loadSqlite(): { lib: SqliteLib; path: string; version: string } 
     `Cannot load libsqlite3: tried ${failures.join(", ")}; ` +
       `install libsqlite3 (Debian/Ubuntu: apt-get install libsqlite3-0) or set SQLBK_SQLITE_LIB to the library's path`,
   );
-}
-
-function _firstLine(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split("\n")[0];
 }

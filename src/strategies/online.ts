@@ -124,8 +124,7 @@ export async function onlineBackup(
       if (maxMs > 0 && performance.now() - started > maxMs) {
         throw new BackupTimeoutError(
           `Online backup of "${sourcePath}" did not finish within max_duration ${formatDuration(maxMs)} ` +
-            `(${restarts} restarts: the database is written to constantly in ${mode} journal mode; ` +
-            `switch it to WAL, use the vacuum strategy, or raise max_duration)`,
+            _timeoutReason(restarts, mode),
         );
       }
       await sleep(sleepMs, signal);
@@ -150,4 +149,15 @@ export async function onlineBackup(
     } catch { /* the original error wins */ }
     if (!ok) await removeSnapshot(destPath);
   }
+}
+
+/** Why an online copy ran out of time: writes restarting it, or (0 restarts) its own pace. */
+function _timeoutReason(restarts: number, mode: string): string {
+  if (restarts === 0) {
+    return `(0 restarts: no write restarted the copy, it simply took longer than max_duration; raise max_duration, ` +
+      `or copy faster: raise pages_per_step or lower sleep_interval)`;
+  }
+  const fix = mode === "wal" ? "use the vacuum strategy" : "switch it to WAL, use the vacuum strategy";
+  return `(${restarts} restarts: the database is written to constantly in ${mode} journal mode; ${fix}, ` +
+    `or raise max_duration)`;
 }

@@ -7,6 +7,7 @@
 
 import { Database } from "../sqlite/database.ts";
 import { SqliteError } from "../sqlite/error.ts";
+import { ConfigError } from "../errors.ts";
 import { removeIfExists } from "../fs.ts";
 import type { SnapshotCheck } from "../config.ts";
 
@@ -110,7 +111,8 @@ export class SnapshotCheckError extends Error {
  * Looks at a live source through SQLite only (never a file read of our own: closing any
  * other descriptor of the file would drop the locks this process's connections hold on
  * it; DESIGN.md rule 10). Throws {@link SnapshotCheckError} when it is empty (no pages)
- * or not a SQLite database; returns its page count.
+ * or not a SQLite database, a ConfigError (exit 2) when SQLite cannot open it (not
+ * readable for this user); returns its page count.
  *
  * @example
  * ```ts
@@ -133,6 +135,15 @@ export function probeSource(path: string, options: { busyTimeoutMs?: number } = 
     if (err instanceof SqliteError && (err.codeName === "SQLITE_NOTADB" || err.codeName === "SQLITE_CORRUPT")) {
       throw new SnapshotCheckError(
         `Source "${path}" is not a readable SQLite database: ${err.sqliteMessage} (${err.codeName})`,
+        { cause: err },
+      );
+    }
+    if (err instanceof SqliteError && err.codeName === "SQLITE_CANTOPEN") {
+      // The file exists (callers stat it first): this user may not read it, or, for a WAL
+      // database, may not open the -wal/-shm files beside it.
+      throw new ConfigError(
+        `Invalid "source_path" "${path}": cannot read it (SQLite: ${err.sqliteMessage}); make it readable for ` +
+          `this user (for a WAL database also its -wal and -shm files), or run as the database's owner`,
         { cause: err },
       );
     }
