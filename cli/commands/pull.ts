@@ -72,8 +72,9 @@ ${CONNECTION_HELP}
       --keep-corrupt         keep a download that fails verification as <name>.corrupt
 ${CHECK_HELP}
       --concurrency N        SFTP read requests in flight (default: 4 MiB of requests, 16 of 261120 bytes)
-      --chunk-size N         bytes per SFTP read request, at most what the server reports (default: its
-                             max-read-length up to 261120, OpenSSH's; 131072 when it reports none)
+      --chunk-size N         bytes per SFTP read request, 4096 to 261120 and at most what the server
+                             reports (default: its max-read-length up to 261120, OpenSSH's; 131072
+                             when it reports none)
       --json                 print one JSON object per database on stdout
 ${PROBE_HELP}
 ${REPORT_HELP}
