@@ -151,7 +151,11 @@ export interface VerifyOptions {
   useSidecar?: boolean;
   /** Keep the decompressed database at this path (created new) instead of deleting it. */
   keepDatabaseAt?: string;
-  /** Directory for the temporary decompressed copy. Default: the archive's directory. */
+  /**
+   * Directory for the temporary decompressed copy and its `.sqlbk-verify.lock` (where killed
+   * runs' copies are swept). Default: the archive's directory. One this user cannot write
+   * is a ConfigError (exit 2) naming it; there is no fallback to the system temp directory.
+   */
   tempDir?: string;
   /** Cancels the check. */
   signal?: AbortSignal;

@@ -123,3 +123,20 @@ Deno.test("a directory given as the backup (verify, restore) or as restore's tar
   assertEquals(await listDir(dir.path), [...before, "d"].sort());
   assertEquals(await listDir(dir.join("d")), []);
 });
+
+Deno.test("verify of a backup in a directory nobody may enter names the file, exit 1", async () => {
+  await using dir = await tempDir();
+  await using user = await unprivileged();
+  await Deno.chmod(dir.path, 0o755);
+  const locked = dir.join("locked");
+  await Deno.mkdir(locked);
+  const archive = await placeBackup(locked, NAME, { rows: 10 });
+  await Deno.chmod(locked, 0o000); // also shuts out its owner, when the tests do not run as root
+  const out = await user.sqlbk(["verify", archive]);
+  await Deno.chmod(locked, 0o755);
+  assertEquals(out.code, 1, out.stderr);
+  assertEquals(
+    out.stderr,
+    `error: Cannot read backup "${archive}": permission denied (on it or a directory above it)\n`,
+  );
+});
