@@ -204,6 +204,11 @@ async function _codecOf(path: string, compressed: boolean | undefined): Promise<
     if (err instanceof Deno.errors.NotFound) {
       throw new Error(`Cannot read backup "${path}": no such file`, { cause: err });
     }
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`Cannot read backup "${path}": permission denied (make it readable for this user)`, {
+        cause: err,
+      });
+    }
     throw err;
   }
   if (found === "gzip" || found === "zstd") {

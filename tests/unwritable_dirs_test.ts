@@ -124,7 +124,7 @@ Deno.test("a directory given as the backup (verify, restore) or as restore's tar
   assertEquals(await listDir(dir.join("d")), []);
 });
 
-Deno.test("verify of a backup in a directory nobody may enter names the file, exit 1", async () => {
+Deno.test("verify of a backup in a directory nobody may enter, or that nobody may read, names the file, exit 1", async () => {
   await using dir = await tempDir();
   await using user = await unprivileged();
   await Deno.chmod(dir.path, 0o755);
@@ -138,5 +138,14 @@ Deno.test("verify of a backup in a directory nobody may enter names the file, ex
   assertEquals(
     out.stderr,
     `error: Cannot read backup "${archive}": permission denied (on it or a directory above it)\n`,
+  );
+  // A file this user may not read, in a directory it may enter, is named too.
+  await Deno.chmod(archive, 0o000);
+  const unreadable = await user.sqlbk(["verify", archive]);
+  await Deno.chmod(archive, 0o644);
+  assertEquals(unreadable.code, 1, unreadable.stderr);
+  assertEquals(
+    unreadable.stderr,
+    `error: Cannot read backup "${archive}": permission denied (make it readable for this user)\n`,
   );
 });
