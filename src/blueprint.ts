@@ -62,7 +62,8 @@ compression = "${DEFAULTS.compression}"
 # Check every snapshot before it is published: "quick" (PRAGMA quick_check: b-trees and
 # page accounting), "full" (PRAGMA integrity_check: also every index entry; slower on large
 # indexed databases) or "none". A snapshot that fails is never published, and retention
-# does not run. Default: "${DEFAULTS.check}".
+# does not run; after an unchecked ("none") backup retention does not run either.
+# Default: "${DEFAULTS.check}".
 check = "${DEFAULTS.check}"
 
 # "sqlbk status" calls a database stale when its newest backup is older than this

@@ -301,7 +301,21 @@ export async function runBackup(
     const checked = await checking;
     await removeSnapshot(snapshot);
     snapshot = null;
-    const deleted = await applyRetention(cfg.backupDir, databaseStem(cfg.sourcePath), cfg.keepLast, { protect: file });
+    // An unchecked backup (check = "none") never rotates out older ones: it may be the
+    // corrupt copy of a damaged source, and the older backups the last sound ones.
+    let deleted: string[] = [];
+    if (cfg.check === "none" && cfg.keepLast > 0) {
+      emit(
+        logger,
+        "warn",
+        "backup.retention_skipped",
+        `${cfg.name}: keep_last ${cfg.keepLast} not applied: this backup was not checked (check = "none"), ` +
+          `so no older backup is deleted for it (set check = "quick" or "full" to rotate backups)`,
+        { ...fields, keepLast: cfg.keepLast },
+      );
+    } else {
+      deleted = await applyRetention(cfg.backupDir, databaseStem(cfg.sourcePath), cfg.keepLast, { protect: file });
+    }
     const result: BackupResult = {
       database: cfg.name,
       file,

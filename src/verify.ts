@@ -135,7 +135,9 @@ export async function readSidecarOf(dir: string, archive: string): Promise<strin
  * ```
  */
 export function parseSidecar(text: string, label: string, expectedName?: string): string {
-  const m = /^([0-9a-fA-F]{64}) [ *](.+?)\r?\n?$/.exec(text.trim());
+  // As sha256sum -c: blank lines and lines starting with "#" are comments.
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "" && !line.startsWith("#"));
+  const m = lines.length === 1 ? /^([0-9a-fA-F]{64}) [ *](.+?)\s*$/.exec(lines[0]) : null;
   if (!m) throw new VerifyError(`Checksum file "${label}" is malformed: expected "<sha256>  <file name>"`);
   if (expectedName !== undefined && m[2] !== expectedName) {
     throw new VerifyError(`Checksum file "${label}" names "${m[2]}", not "${expectedName}"`);

@@ -41,7 +41,8 @@ Options (flags override the config file):
       --compression-level N  the codec's level: gzip 1-9 (default: 6), zstd 1-19 (default: 3)
       --check LEVEL          check the snapshot before publishing it: quick (PRAGMA
                              quick_check), full (PRAGMA integrity_check) or none
-                             (default: quick); a failed check publishes nothing
+                             (default: quick); a failed check publishes nothing, and
+                             an unchecked (none) backup never deletes older ones
       --json                 print one JSON object per database on stdout
 ${REPORT_HELP}
   -q, --quiet                no log lines on stderr (errors still print)

@@ -17,9 +17,12 @@ export const summary = "List backups in a local directory or on a server (databa
 
 /** The help text. */
 export const help = `sqlbk list: list the backups in a local directory or a remote one over SFTP, grouped by
-database, oldest first: database, time, strategy, size, and for local files whether sqlbk
-verified them (a .<file>.sha256 or <file>.sha256 sidecar beside it). The newest of each database is
-marked * (never one dated more than 10 minutes in the future: "future" in --json).
+database, oldest first: database, time, strategy, size, and for local files whether
+"sqlbk pull" verified them: VERIFIED is "full" or "quick" (the check the pull ran, as its
+<file>.sha256 records), "checksum" for a file with only a checksum file beside it (what a
+server's backup directory holds: nothing has verified it since it was published; run
+"sqlbk verify"), or "no". The newest of each database is marked * (never one dated more
+than 10 minutes in the future: "future" in --json).
 
 Usage:
   sqlbk list DIR [--json]
@@ -29,7 +32,8 @@ TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir.
 
 Options:
       --json                 one JSON object per backup:
-                             {"database","file","time","strategy","codec","bytes","verified","latest","future"}
+                             {"database","file","time","strategy","codec","bytes","verified",
+                             "verifiedCheck","checksum","latest","future"}
 ${CONNECTION_HELP}
   -h, --help                 show this help
 
@@ -75,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
     r.time.replace(".000Z", "Z"),
     r.strategy ?? "-",
     formatBytes(r.bytes),
-    r.verified === null ? "-" : r.verified ? "yes" : "no",
+    r.verified === null ? "-" : r.verified ? (r.verifiedCheck ?? "yes") : r.checksum ? "checksum" : "no",
     `${printable(r.file, Infinity)}${r.latest ? " *" : ""}`,
   ]);
   const head = ["DATABASE", "TIME", "STRATEGY", "SIZE", "VERIFIED", "FILE"];

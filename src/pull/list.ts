@@ -1,13 +1,16 @@
 /**
  * Listing backups, in a local directory or on an SFTP server: database, time, strategy,
- * size, and for local files whether sqlbk verified them (a `.sha256` sidecar beside the
- * file, which `sqlbk pull` writes only after verification).
+ * size, and for local files whether they have a checksum file and whether `sqlbk pull`
+ * verified them (its `<file>.sha256`, written only after verification, with the check
+ * that ran; see {@link ../verified_marker.ts}).
  *
  * @module
  */
 
 import { join } from "node:path";
 import { compareBackupNames, isFromTheFuture, parseBackupName, sidecarNames } from "../naming.ts";
+import type { CheckLevel } from "../integrity.ts";
+import { readVerifiedMarker } from "../verified_marker.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { type ConnectOptions, connectTarget, type RemoteEntry } from "./transport.ts";
 
@@ -25,8 +28,16 @@ export interface BackupEntry {
   codec?: "gzip" | "zstd" | null;
   /** Size in bytes. */
   bytes: number;
-  /** Local files: whether a sidecar (`.<file>.sha256` or `<file>.sha256`) is beside it. Remote files: null. */
+  /**
+   * Local files: whether `sqlbk pull` verified it (its mark, `<file>.sha256` with the line
+   * `# verified by sqlbk pull: check=...`). A checksum file alone (the server's) is not
+   * verification. Remote files: null.
+   */
   verified: boolean | null;
+  /** Local files: the check the pull ran (`full`, `quick`), or null when not verified. Remote files: null. */
+  verifiedCheck?: CheckLevel | null;
+  /** Local files: whether a checksum file (`.<file>.sha256` or `<file>.sha256`) is beside it. Remote files: null. */
+  checksum?: boolean | null;
   /** Whether it is the newest backup of its database (never one dated in the future). */
   latest: boolean;
   /** Whether its name is dated further in the future than the clock-skew allowance (see `isFromTheFuture`). */
@@ -47,6 +58,7 @@ export function backupEntries(
   entries: RemoteEntry[],
   sidecars: Set<string> | null,
   now: number = Date.now(),
+  verifiedBy: Map<string, CheckLevel> = new Map(),
 ): BackupEntry[] {
   const parsed = entries.filter((e) => e.isFile).map((e) => ({ e, p: parseBackupName(e.name) }))
     .filter((x): x is { e: RemoteEntry; p: NonNullable<ReturnType<typeof parseBackupName>> } => x.p !== null);
@@ -62,7 +74,9 @@ export function backupEntries(
     strategy: p.strategy,
     codec: p.codec,
     bytes: e.size,
-    verified: sidecars === null ? null : sidecarNames(p.name).some((n) => sidecars.has(n)),
+    verified: sidecars === null ? null : verifiedBy.has(p.name),
+    verifiedCheck: sidecars === null ? null : verifiedBy.get(p.name) ?? null,
+    checksum: sidecars === null ? null : sidecarNames(p.name).some((n) => sidecars.has(n)),
     latest: newest.get(p.database) === p.name,
     future: isFromTheFuture(p, now),
   }));
@@ -86,7 +100,13 @@ export async function listBackups(dir: string): Promise<BackupEntry[]> {
     if (!st) continue;
     entries.push({ name: e.name, size: st.size, mtime: Math.floor((st.mtime?.getTime() ?? 0) / 1000), isFile: true });
   }
-  return backupEntries(entries, names);
+  const verifiedBy = new Map<string, CheckLevel>();
+  for (const e of entries) {
+    if (!names.has(`${e.name}.sha256`) || parseBackupName(e.name) === null) continue;
+    const mark = await readVerifiedMarker(dir, e.name).catch(() => null);
+    if (mark) verifiedBy.set(e.name, mark.check);
+  }
+  return backupEntries(entries, names, Date.now(), verifiedBy);
 }
 
 /**

@@ -25,7 +25,9 @@ import {
 } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
-import { checkFailure, parseSidecar, readSidecarOf, toRollbackJournal, verifyBackup } from "../verify.ts";
+import { checkFailure, parseSidecar, toRollbackJournal, verifyBackup } from "../verify.ts";
+import { sha256File } from "../hash.ts";
+import { checkCovers, formatVerifiedMarker, readVerifiedMarker, type VerifiedMarker } from "../verified_marker.ts";
 import { type Inflater, startInflate } from "../codecs/background.ts";
 import { isOutputLimit, LOW_SPACE_CODE } from "../codecs/database_limit.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
@@ -415,31 +417,40 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
   };
   const latestDbPath = join(o.localDir, `${database}-latest.db`);
 
-  // Already here and verified by an earlier pull?
+  // Already here and verified by an earlier pull? Only the pull's own mark counts (a
+  // checksum file copied from the server proves nothing), with a check at least as strong
+  // as this pull's, and only while the copy still has the bytes that were verified.
   const localSize = await _localSize(finalPath);
   let replace = false;
   if (localSize !== null) {
-    let localHash: string | null = null;
+    let mark: VerifiedMarker | null = null;
     try {
-      localHash = await readSidecarOf(o.localDir, name);
-    } catch { /* an unreadable sidecar: not known to be verified */ }
-    if (localSize === size && localHash !== null && (expected === undefined || expected === localHash)) {
-      let latestDb: string | undefined;
-      if (o.decompress && !(await exists(latestDbPath))) {
-        latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, localHash);
+      mark = await readVerifiedMarker(o.localDir, name);
+    } catch { /* an unreadable mark: not known to be verified */ }
+    const wanted = o.check ?? "full";
+    if (localSize === size && mark !== null && (expected === undefined || expected === mark.sha256)) {
+      if (!checkCovers(mark.check, wanted)) {
+        o.log(`${database}: ${name} passed only the ${mark.check} check; fetching and verifying it again (${wanted})`);
+      } else if ((await sha256File(finalPath)) !== mark.sha256) {
+        o.log(`${database}: the local copy of ${name} changed since it was verified (damaged?); fetching it again`);
+      } else {
+        let latestDb: string | undefined;
+        if (o.decompress && !(await exists(latestDbPath))) {
+          latestDb = await _publishLatest(finalPath, chosen, latestDbPath, o, mark.sha256);
+        }
+        const deleted = await _retention(o, database, name);
+        return {
+          ...base,
+          sha256: mark.sha256,
+          skipped: true,
+          resumedFrom: 0,
+          check: null,
+          checkMs: 0,
+          checksumVerified: expected !== undefined,
+          latestDb,
+          deleted,
+        };
       }
-      const deleted = await _retention(o, database, name);
-      return {
-        ...base,
-        sha256: localHash,
-        skipped: true,
-        resumedFrom: 0,
-        check: null,
-        checkMs: 0,
-        checksumVerified: expected !== undefined,
-        latestDb,
-        deleted,
-      };
     }
     replace = true; // a local file of that name that is not a verified copy of this one
   }
@@ -598,7 +609,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
     try {
-      await writeFileAtomic(localSidecar, `${sha256}  ${name}\n`, { overwrite: true });
+      await writeFileAtomic(localSidecar, formatVerifiedMarker(sha256, name, check.level), { overwrite: true });
     } catch (err) {
       throw isDiskFull(err) ? diskFullError(err, localSidecar) : err;
     }
