@@ -1,7 +1,10 @@
 /**
  * Backup benchmark: `sqlbk backup` with each strategy, gzip and zstd, against
  * `sqlite3 .backup` alone (the copy speed limit), `sqlite3 .backup` + `gzip -6`,
- * + `pigz -6` and + `zstd -T0`, on the same generated database in the same run; then the
+ * + `pigz -6` and + `zstd -T0`, on the same generated database in the same run, with each
+ * row's CPU time (user + system, children included). Two rows show where the floor is: the
+ * zstd backup with `--check none`, and `sqlite3 .backup` followed by `PRAGMA quick_check`
+ * of the copy (what any backup checked before publishing costs at least); then the
  * commit latency of a writer during an online backup with default settings
  * (`--writer-seconds 0` skips that part).
  *
@@ -34,6 +37,8 @@ interface Timed {
   name: string;
   wallS: number;
   maxRssMiB: number;
+  /** User + system CPU seconds of the process and its children. */
+  cpuS: number;
   bytes: number;
 }
 
@@ -54,7 +59,9 @@ async function timed(name: string, argv: string[], output: () => Promise<number>
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err)!;
   const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)![1]) / 1024;
-  return { name, wallS, maxRssMiB: rss, bytes: await output() };
+  const cpuS = Number(/User time \(seconds\): ([\d.]+)/.exec(err)![1]) +
+    Number(/System time \(seconds\): ([\d.]+)/.exec(err)![1]);
+  return { name, wallS, maxRssMiB: rss, cpuS, bytes: await output() };
 }
 
 function ratio(a: number, b: number): string {
@@ -114,11 +121,34 @@ export async function benchBackup(args: string[]): Promise<void> {
     ]),
   );
   results.push(await sqlbkRun("sqlbk backup vacuum, zstd", "vacuum-zstd", ["-s", "vacuum", "--compression", "zstd"]));
+  // Without the snapshot check (check = "none"): what the copy and compression alone cost.
+  results.push(
+    await sqlbkRun("sqlbk backup online (sleep 0s), zstd, --check none", "online-zstd-nocheck", [
+      "-s",
+      "online",
+      "--sleep-interval",
+      "0s",
+      "--compression",
+      "zstd",
+      "--check",
+      "none",
+    ]),
+  );
   const copyOnly = join(run, "copy.db");
   results.push(
     await timed(
       "sqlite3 .backup alone",
       ["sh", "-c", `sqlite3 "$1" ".backup '$2'"`, "sh", src, copyOnly],
+      async () => (await Deno.stat(copyOnly)).size,
+    ),
+  );
+  await Deno.remove(copyOnly);
+  // The floor of any backup that is checked before it is published (DESIGN.md rule 11):
+  // the copy, then quick_check of the copy, both single-threaded in SQLite.
+  results.push(
+    await timed(
+      "sqlite3 .backup && quick_check",
+      ["sh", "-c", `sqlite3 "$1" ".backup '$2'" && sqlite3 "$2" "PRAGMA quick_check" >/dev/null`, "sh", src, copyOnly],
       async () => (await Deno.stat(copyOnly)).size,
     ),
   );
@@ -145,14 +175,16 @@ export async function benchBackup(args: string[]): Promise<void> {
   const pigzRun = results.find((r) => r.name.endsWith("pigz -6"))!;
   const copyRun = results.find((r) => r.name === "sqlite3 .backup alone")!;
   console.log(
-    "\n| pipeline | wall | vs sqlite3 .backup | vs sqlite3+gzip | vs sqlite3+pigz | output | vs gzip -6 size | peak RSS |",
+    "\n| pipeline | wall | CPU | vs sqlite3 .backup | vs sqlite3+gzip | vs sqlite3+pigz | output | vs gzip -6 size | peak RSS |",
   );
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     console.log(
-      `| ${r.name} | ${r.wallS.toFixed(2)} s | ${ratio(r.wallS, copyRun.wallS)} | ${ratio(r.wallS, gzipRun.wallS)} | ${
-        ratio(r.wallS, pigzRun.wallS)
-      } | ${mib(r.bytes)} | ${ratio(r.bytes, gzipRun.bytes)} | ${r.maxRssMiB.toFixed(0)} MiB |`,
+      `| ${r.name} | ${r.wallS.toFixed(2)} s | ${r.cpuS.toFixed(2)} s | ${ratio(r.wallS, copyRun.wallS)} | ${
+        ratio(r.wallS, gzipRun.wallS)
+      } | ${ratio(r.wallS, pigzRun.wallS)} | ${mib(r.bytes)} | ${ratio(r.bytes, gzipRun.bytes)} | ${
+        r.maxRssMiB.toFixed(0)
+      } MiB |`,
     );
   }
 
