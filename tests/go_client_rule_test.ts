@@ -129,15 +129,19 @@ Deno.test("pull, verify, list and status read the hidden sidecar of a sqlbk serv
   let out = await sqlbk(["verify", result.path]);
   assertEquals(out.code, 0, out.stderr);
   assertStringIncludes(out.stdout, "(checksum matches)");
+  // A server's directory holds checksums: listed as such, not as verified copies.
   out = await sqlbk(["list", s.remoteDir, "--json"]);
-  assertEquals(JSON.parse(out.stdout.trim()).verified, true);
+  const listed = JSON.parse(out.stdout.trim());
+  assertEquals([listed.checksum, listed.verified], [true, false]);
   out = await sqlbk(["status", s.remoteDir, "--json"]);
-  assertEquals(JSON.parse(out.stdout.trim().split("\n")[0]).newest.verified, true);
+  assertEquals(JSON.parse(out.stdout.trim().split("\n")[0]).newest.verified, false);
 
   const env = { HOME: dir.path, SSH_AUTH_SOCK: "", DENO_DIR };
   out = await sqlbk(pullArgs(s, dir.join("p")), { env });
   assertEquals(out.code, 0, out.stderr);
   assertStringIncludes(out.stderr, "verified (checksum, decompression, full check in ");
+  out = await sqlbk(["list", dir.join("p"), "--json"]);
+  assertEquals([JSON.parse(out.stdout.trim()).verified, JSON.parse(out.stdout.trim()).verifiedCheck], [true, "full"]);
 
   // A sidecar that disagrees is read, and the pull fails verification.
   await Deno.writeTextFile(sidecar, `${"0".repeat(64)}  ${result.file}\n`);

@@ -46,6 +46,7 @@ const _ALLOWED: Record<string, string> = {
   "src/codecs/": "compresses a finished snapshot (no connection left open), decompresses archives into new temp files",
   "src/hash.ts": "hashes archives and verification copies",
   "src/verify.ts": "archives, sidecars and verification copies",
+  "src/verified_marker.ts": "the checksum file a pull writes beside a copy it verified",
   "src/config.ts": "the TOML config file",
   "src/retention.ts": "archives and sidecars",
   "src/pull/": "downloads, sidecars, the pull lock, ssh files: all on the pull host",

@@ -93,14 +93,15 @@ Deno.test("sqlbk list shows local backups by database, newest marked, and --json
   assertMatch(lines[0], /^DATABASE\s+TIME\s+STRATEGY\s+SIZE\s+VERIFIED\s+FILE$/);
   assertMatch(
     lines[1],
-    /^app\s+2025-01-01T00:00:00Z\s+online\s+\S+ \S+\s+yes\s+app-2025-01-01T00-00-00Z-online\.bck\.gz$/,
+    /^app\s+2025-01-01T00:00:00Z\s+online\s+\S+ \S+\s+checksum\s+app-2025-01-01T00-00-00Z-online\.bck\.gz$/,
   );
   assertMatch(lines[2], new RegExp(`^app\\s+2025-03-01T00:00:00Z\\s+vacuum\\s+\\S+ \\S+\\s+no\\s+${NAME} \\*$`));
   out = await sqlbk(["list", dir.path, "--json"]);
   const rows = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assertEquals(rows.map((r) => [r.file, r.verified, r.latest]), [
-    ["app-2025-01-01T00-00-00Z-online.bck.gz", true, false],
-    [NAME, false, true],
+  // A checksum file beside a backup is not a pull's mark of verification.
+  assertEquals(rows.map((r) => [r.file, r.verified, r.checksum, r.latest]), [
+    ["app-2025-01-01T00-00-00Z-online.bck.gz", false, true, false],
+    [NAME, false, false, true],
   ]);
   out = await sqlbk(["list", dir.join("missing")]);
   assertEquals(out.code, 1);

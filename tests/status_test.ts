@@ -4,6 +4,8 @@ import { placeBackup } from "./support/backups.ts";
 import { startSshd } from "./support/sshd.ts";
 import { formatBackupName } from "../src/naming.ts";
 import { backupStatus, formatAge } from "../src/monitor/status.ts";
+import { formatVerifiedMarker } from "../src/verified_marker.ts";
+import { sha256File } from "../src/hash.ts";
 
 const HOUR = 3_600_000;
 
@@ -37,7 +39,8 @@ Deno.test("sqlbk status exits 0 when every database is fresh, 1 when one is stal
   assertEquals(rows.map((r) => [r.database, r.state, r.backups]), [["app", "fresh", 2], ["auth", "fresh", 1]]);
   const app = rows[0] as { newest: Record<string, unknown>; totalBytes: number; maxAgeSeconds: number };
   assertEquals(app.newest.file, appNewest);
-  assertEquals([app.newest.strategy, app.newest.codec, app.newest.verified], ["online", "gzip", true]);
+  // A checksum file beside it, as a server's directory holds: not a pull's verification.
+  assertEquals([app.newest.strategy, app.newest.codec, app.newest.verified], ["online", "gzip", false]);
   assert((app.newest.ageSeconds as number) >= 3600 && (app.newest.ageSeconds as number) < 3700, String(app.newest));
   assertEquals(app.maxAgeSeconds, 31 * 3600);
   const sizes = await Promise.all([appOld, appNewest].map(async (n) => (await Deno.stat(`${backups}/${n}`)).size));
@@ -158,7 +161,11 @@ Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", as
   await using local = await tempDir();
   const appNewest = rows[0].newest.file;
   await Deno.copyFile(`${server.remoteDir}/${appNewest}`, local.join(appNewest));
-  await Deno.copyFile(`${server.remoteDir}/${appNewest}.sha256`, local.join(`${appNewest}.sha256`));
+  // The mark a pull writes after verifying the copy (a checksum copied from the server would not count).
+  await Deno.writeTextFile(
+    local.join(`${appNewest}.sha256`),
+    formatVerifiedMarker(await sha256File(local.join(appNewest)), appNewest, "full"),
+  );
   const config = local.join("pull.toml");
   await Deno.writeTextFile(
     config,

@@ -118,7 +118,7 @@ Deno.test("sqlbk verify, restore and list read zstd archives; --check quick says
 
   out = await sqlbk(["list", dir.path, "--json"]);
   assertEquals(out.code, 0, out.stderr);
-  assertEquals(jsonLines(out.stdout).map((r) => [r.file, r.codec, r.verified, r.latest]), [[ZST, "zstd", true, true]]);
+  assertEquals(jsonLines(out.stdout).map((r) => [r.file, r.codec, r.checksum, r.latest]), [[ZST, "zstd", true, true]]);
 });
 
 Deno.test("corrupted zstd archives fail verify and restore with exit 3: flipped bytes, truncation, appended garbage", async () => {
