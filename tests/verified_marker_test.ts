@@ -135,6 +135,11 @@ Deno.test("list shows a server's backup directory as checksummed, not verified",
   assertEquals(jsonLines(out.stdout).map((r) => [r.verified, r.verifiedCheck, r.checksum]), [[false, null, true]]);
   const text = await sqlbk(["list", dir.path]);
   assertStringIncludes(text.stdout.split("\n")[1], "checksum");
+  const status = await sqlbk(["status", dir.path, "--max-age", "100000h"]);
+  assertEquals(status.code, 0, status.stderr);
+  assertStringIncludes(status.stdout.split("\n")[1], "checksum");
+  const json = JSON.parse((await sqlbk(["status", dir.path, "--max-age", "100000h", "--json"])).stdout);
+  assertEquals([json.newest.verified, json.newest.verifiedCheck, json.newest.checksum], [false, null, true]);
 });
 
 Deno.test('backup with check = "none" never deletes older backups, and says so', async () => {

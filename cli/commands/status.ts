@@ -30,9 +30,10 @@ export const summary = "Say how fresh the backups are: exit 1 when any is stale 
 /** The help text. */
 export const help = `sqlbk status: for each database in each local directory or remote target (the listing and
 naming rules of "sqlbk list"), its newest backup by the timestamp in its name (file, time,
-age, size, strategy, codec), whether it is verified (a .sha256 beside it: on a pull host,
-written only after verification; for a remote TARGET, whether the --config's [pull] local_dir
-holds it verified, else unknown), how many backups there are and their total size.
+age, size, strategy, codec), whether it is verified (as "sqlbk list" shows it: full or quick
+for a copy a pull verified, checksum for one with only a checksum file beside it, as on a
+server, else no; for a remote TARGET, whether the --config's [pull] local_dir holds it
+verified, else unknown), how many backups there are and their total size.
 A database is stale when its newest backup is older than its max age, and missing when the
 config names it but it has no backup at all. Ages come from the names, never from file times.
 
@@ -51,7 +52,8 @@ Options:
                              database's max_age in the config, else top-level max_age, else ${DEFAULT_MAX_AGE})
       --json                 print one JSON object per database on stdout:
                              {"database","location","state","fresh","maxAgeSeconds","newest":
-                             {"file","time","ageSeconds","bytes","strategy","codec","verified"} or
+                             {"file","time","ageSeconds","bytes","strategy","codec","verified",
+                             "verifiedCheck","checksum"} or
                              null,"backups","totalBytes"}
       --html FILE            also write a self-contained status page (badges, newest backups,
                              size and time-of-day charts of the last 30 backups), atomically
@@ -96,6 +98,13 @@ function _locations(positionals: string[], cfg: SqlbkConfig | undefined): _Locat
   return out;
 }
 
+/** As `sqlbk list`'s VERIFIED: the check a pull's mark records, `checksum`, `no`, or `-` (unknown). */
+function _verifiedText(newest: DatabaseStatus["newest"]): string {
+  if (!newest || newest.verified === null) return "-";
+  if (newest.verified) return newest.verifiedCheck ?? "yes";
+  return newest.checksum ? "checksum" : "no";
+}
+
 function _table(rows: DatabaseStatus[]): string {
   const head = ["DATABASE", "STATE", "NEWEST", "AGE", "SIZE", "BACKUPS", "TOTAL", "VERIFIED", "LOCATION"];
   const body = rows.map((r) => [
@@ -106,7 +115,7 @@ function _table(rows: DatabaseStatus[]): string {
     r.newest ? formatBytes(r.newest.bytes) : "-",
     String(r.backups),
     formatBytes(r.totalBytes),
-    r.newest?.verified === true ? "yes" : r.newest?.verified === false ? "no" : "-",
+    _verifiedText(r.newest),
     printable(r.location, Infinity),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));

@@ -33,6 +33,10 @@ export interface NewestBackup {
    * pull host's local directory holds it verified, or null when unknown.
    */
   verified: boolean | null;
+  /** Local files: the check a pull's mark records (`full`, `quick`), else null. */
+  verifiedCheck?: "full" | "quick" | null;
+  /** Local files: whether a checksum file is beside it (a server's directory has one per backup). Remote: null. */
+  checksum?: boolean | null;
 }
 
 /** The state of one database's backups in one location. */
@@ -116,6 +120,8 @@ export function backupStatus(entries: BackupEntry[], location: string, options: 
         strategy: last.strategy,
         codec: codecOf(last.file),
         verified: last.verified,
+        verifiedCheck: last.verifiedCheck ?? null,
+        checksum: last.checksum ?? null,
       };
       state = ageSeconds * 1000 > maxAgeMs ? "stale" : "fresh";
     }
