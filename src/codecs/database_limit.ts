@@ -157,17 +157,22 @@ function _noPermission(dir?: string, cause?: unknown): ConfigError {
 }
 
 /**
- * Throws a {@link LowSpaceError} when writing `bytesAhead` more bytes into `dir` would
- * leave less than `margin` free (default {@link freeSpaceMargin} of the file system), as
- * `statfs` reports the space available to this user. Needs `--allow-sys=statfs`: without
- * it, throws a ConfigError saying so.
+ * The free space in `dir` after writing `bytesAhead` more bytes, against the margin to keep
+ * (default {@link freeSpaceMargin} of the file system): null when that much fits, else
+ * what `statfs` says (the space available to this user) and the margin. Needs
+ * `--allow-sys=statfs`: without it, throws a ConfigError saying so.
  *
  * @example
  * ```ts
- * checkFreeSpace("/srv/pulled", 64 << 20);
+ * const short = freeSpaceShortfall("/srv/pulled", 64 << 20);
+ * if (short) console.error(`only ${short.free} bytes free`);
  * ```
  */
-export function checkFreeSpace(dir: string, bytesAhead: number, options: { margin?: number } = {}): void {
+export function freeSpaceShortfall(
+  dir: string,
+  bytesAhead: number,
+  options: { margin?: number } = {},
+): { free: number; margin: number } | null {
   let fs: ReturnType<typeof statfsSync>;
   try {
     fs = statfsSync(dir);
@@ -179,10 +184,24 @@ export function checkFreeSpace(dir: string, bytesAhead: number, options: { margi
   }
   const free = fs.bavail * fs.bsize;
   const margin = options.margin ?? freeSpaceMargin(fs.blocks * fs.bsize);
-  if (free - bytesAhead < margin) {
+  return free - bytesAhead < margin ? { free, margin } : null;
+}
+
+/**
+ * Throws a {@link LowSpaceError} when writing `bytesAhead` more bytes into `dir` would
+ * leave less than `margin` free (see {@link freeSpaceShortfall}).
+ *
+ * @example
+ * ```ts
+ * checkFreeSpace("/srv/pulled", 64 << 20);
+ * ```
+ */
+export function checkFreeSpace(dir: string, bytesAhead: number, options: { margin?: number } = {}): void {
+  const short = freeSpaceShortfall(dir, bytesAhead, options);
+  if (short) {
     throw new LowSpaceError(
-      `decompressing it would leave less than ${formatBytes(margin)} free in "${dir}" (${
-        formatBytes(free)
+      `decompressing it would leave less than ${formatBytes(short.margin)} free in "${dir}" (${
+        formatBytes(short.free)
       } free; decompression keeps the smaller of 256 MiB and 5% of the file system free): free some space there`,
     );
   }

@@ -29,7 +29,8 @@ import { checkFailure, parseSidecar, toRollbackJournal, verifyBackup } from "../
 import { sha256File } from "../hash.ts";
 import { checkCovers, formatVerifiedMarker, readVerifiedMarker, type VerifiedMarker } from "../verified_marker.ts";
 import { type Inflater, startInflate } from "../codecs/background.ts";
-import { isOutputLimit, LOW_SPACE_CODE } from "../codecs/database_limit.ts";
+import { freeSpaceShortfall, isOutputLimit, LOW_SPACE_CODE } from "../codecs/database_limit.ts";
+import { formatBytes } from "../format.ts";
 import { checkDecompressors, isCorruptData } from "../codecs/codec.ts";
 import { checkDatabase, type CheckLevel } from "../integrity.ts";
 import { holdVerifyDir } from "../verify_temps.ts";
@@ -509,6 +510,17 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
       });
     }
     let hashed = offset;
+
+    // The archive must fit with the same margin the decompression keeps: a server offering a
+    // huge file never fills this disk (the download reads at most the size it announced).
+    const short = freeSpaceShortfall(o.localDir, size - offset);
+    if (short) {
+      throw new Error(
+        `Cannot download "${name}" (${formatBytes(size - offset)} to go) into "${o.localDir}": it would leave less ` +
+          `than ${formatBytes(short.margin)} free there (${formatBytes(short.free)} free; sqlbk keeps the smaller of ` +
+          `256 MiB and 5% of the file system free): free some space there`,
+      );
+    }
 
     // Download, retrying dropped connections and resuming where it stopped.
     for (let attempt = 0;; attempt++) {
