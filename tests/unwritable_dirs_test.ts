@@ -149,3 +149,22 @@ Deno.test("verify of a backup in a directory nobody may enter, or that nobody ma
     `error: Cannot read backup "${archive}": permission denied (make it readable for this user)\n`,
   );
 });
+
+Deno.test("pull --to a directory nobody may write: exit 2 naming it, before ssh starts, nothing written", async () => {
+  await using dir = await tempDir();
+  await using user = await unprivileged();
+  await Deno.chmod(dir.path, 0o755);
+  const ro = dir.join("ro");
+  await Deno.mkdir(ro);
+  await Deno.chmod(ro, 0o555);
+  // Port 9 on loopback: were ssh started, the error would be a refused connection, not this.
+  const out = await user.sqlbk(["pull", "sftp://backup@127.0.0.1:9/srv/backups", "--to", ro]);
+  await Deno.chmod(ro, 0o755);
+  assertEquals(out.code, 2, out.stderr);
+  assertEquals(
+    out.stderr,
+    `error: Cannot pull into "${ro}": cannot write in it (permission denied); pull as a user who may write there, ` +
+      `or give --to a writable directory\n`,
+  );
+  assertEquals(await listDir(ro), []);
+});

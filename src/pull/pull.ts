@@ -10,7 +10,7 @@
 
 import { createHash } from "node:crypto";
 import { join, posix, resolve } from "node:path";
-import { errorMessage, VerifyError } from "../errors.ts";
+import { ConfigError, errorMessage, VerifyError } from "../errors.ts";
 import { sleep } from "../sleep.ts";
 import {
   diskFullError,
@@ -22,6 +22,7 @@ import {
   publishFile,
   removeIfExists,
   writeFileAtomic,
+  writeRefusal,
 } from "../fs.ts";
 import { type BackupName, groupByDatabase, parseBackupName, sidecarNames, splitFuture } from "../naming.ts";
 import { applyRetention } from "../retention.ts";
@@ -269,7 +270,7 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
   checkDecompressors(); // a bad SQLBK_LIBZ fails here, as a configuration error, not mid-pull
 
   await ensureDirectory(localDir, "Cannot pull into");
-  const lockFile = await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });
+  const lockFile = await _openPullLock(localDir);
   try {
     if (!(await lockFile.tryLock(true))) {
       throw new Error(`Another "sqlbk pull" is writing into "${localDir}"; wait for it to finish`);
@@ -284,6 +285,21 @@ export async function pull(target: string | Target, options: PullOptions = {}): 
     }
   } finally {
     lockFile.close();
+  }
+}
+
+/** Opens the pull lock in `localDir`; a directory this user may not write is a ConfigError naming it. */
+async function _openPullLock(localDir: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(join(localDir, ".sqlbk-pull.lock"), { read: true, write: true, create: true });
+  } catch (err) {
+    const refusal = writeRefusal(err);
+    if (refusal === null) throw err;
+    throw new ConfigError(
+      `Cannot pull into "${localDir}": cannot write in it (${refusal}); pull as a user who may write there, ` +
+        `or give --to a writable directory`,
+      { cause: err },
+    );
   }
 }
 
