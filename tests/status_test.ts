@@ -131,8 +131,40 @@ Deno.test("sqlbk status rejects bad usage with exit 2 and an unreadable director
   assertStringIncludes(empty.stderr, `error: No backups in "${dir.path}"`);
   const missing = await sqlbk(["status", dir.join("nope")]);
   assertEquals(missing.code, 1);
-  assertStringIncludes(missing.stderr, `error: Cannot check "${dir.join("nope")}": no such directory`);
-  assertEquals(missing.stderr.split("\n").filter((l) => l !== "").length, 1, missing.stderr);
+  assertEquals(missing.stderr, `error: Cannot read backups in "${dir.join("nope")}": no such directory\n`);
+  const listMissing = await sqlbk(["list", dir.join("nope")]);
+  assertEquals([listMissing.code, listMissing.stderr], [1, missing.stderr]);
+  // A file given as the directory is the user's mistake: exit 2 from both, one wording.
+  const file = dir.join("file.txt");
+  await Deno.writeTextFile(file, "x");
+  for (const command of ["status", "list"]) {
+    const out = await sqlbk([command, file]);
+    assertEquals(out.code, 2, out.stderr);
+    assertEquals(
+      out.stderr,
+      `error: Cannot read backups in "${file}": it is not a directory (give the directory that holds the backups)\n`,
+    );
+  }
+});
+
+Deno.test("sqlbk status --json prints an object for a location with no backups, or one it cannot read, exit 1", async () => {
+  await using dir = await tempDir();
+  const full = dir.join("full");
+  await Deno.mkdir(full);
+  await placeAt(full, [["app", 1]]);
+  const gone = dir.join("gone");
+  const out = await sqlbk(["status", dir.path, full, gone, "--json"]);
+  assertEquals(out.code, 1, out.stderr);
+  const rows = jsonLines(out.stdout);
+  assertEquals(rows.map((r) => [r.database, r.location, r.state, r.fresh, r.backups]), [
+    [null, dir.path, "empty", false, 0],
+    ["app", full, "fresh", true, 1],
+    [null, gone, "unreadable", false, 0],
+  ]);
+  assertEquals(rows[0].newest, null);
+  assertStringIncludes(String(rows[0].error), `No backups in "${dir.path}"`);
+  assertEquals(rows[2].error, `Cannot read backups in "${gone}": no such directory`);
+  assertEquals(out.stderr.split("\n").filter((l) => l.startsWith("error: ")).length, 2, out.stderr);
 });
 
 Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", async () => {

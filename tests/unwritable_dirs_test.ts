@@ -168,3 +168,22 @@ Deno.test("pull --to a directory nobody may write: exit 2 naming it, before ssh 
   );
   assertEquals(await listDir(ro), []);
 });
+
+Deno.test("list and status of a directory nobody may read: one wording, exit 1, an object in status --json", async () => {
+  await using dir = await tempDir();
+  await using user = await unprivileged();
+  await Deno.chmod(dir.path, 0o755);
+  const locked = dir.join("locked");
+  await Deno.mkdir(locked);
+  await placeBackup(locked, NAME, { rows: 10 });
+  await Deno.chmod(locked, 0o000);
+  const line = `error: Cannot read backups in "${locked}": permission denied (this user must be able to read and ` +
+    `enter it)\n`;
+  const list = await user.sqlbk(["list", locked]);
+  const status = await user.sqlbk(["status", locked, "--json"]);
+  await Deno.chmod(locked, 0o755);
+  assertEquals([list.code, list.stderr], [1, line]);
+  assertEquals([status.code, status.stderr], [1, line]);
+  const row = JSON.parse(status.stdout);
+  assertEquals([row.database, row.location, row.state, row.error], [null, locked, "unreadable", line.slice(7, -1)]);
+});

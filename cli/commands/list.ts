@@ -7,7 +7,8 @@
 import { parseFlags } from "../args.ts";
 import { formatBytes } from "../progress.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
-import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
+import { type BackupEntry, listRemoteBackups } from "../../src/pull/list.ts";
+import { listLocal } from "../local_listing.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
 import { CONNECTION_FLAGS, CONNECTION_HELP, CONNECTION_NOTE, connectionOptions } from "./pull.ts";
 import { printable, safeJson } from "../../src/printable.ts";
@@ -39,7 +40,8 @@ ${CONNECTION_HELP}
 
 ${CONNECTION_NOTE}
 
-Exit codes: 0 ok, 1 failure (directory missing, connection), 2 usage error.
+Exit codes: 0 ok, 1 failure (directory missing or unreadable, connection), 2 usage error (a
+DIR that is not a directory).
 
 Examples:
   sqlbk list /srv/pulled
@@ -58,13 +60,7 @@ export async function run(args: string[]): Promise<number> {
   if (isRemoteTarget(where)) {
     rows = await listRemoteBackups(parseTarget(where), connectionOptions(values));
   } else {
-    try {
-      rows = await listBackups(where);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new Error(`Cannot list "${where}": no such directory`);
-      if (err instanceof Deno.errors.NotADirectory) throw new ConfigError(`Cannot list "${where}": not a directory`);
-      throw err;
-    }
+    rows = await listLocal(where);
   }
   if (values.json) {
     for (const r of rows) console.log(safeJson(r));

@@ -23,6 +23,7 @@ import { DEFAULT_MAX_AGE } from "../../src/monitor/monitor_config.ts";
 import { reportRun } from "../../src/monitor/report.ts";
 import { backupStatus, type DatabaseStatus, formatAge } from "../../src/monitor/status.ts";
 import { printable, safeJson } from "../../src/printable.ts";
+import { listingError } from "../local_listing.ts";
 
 /** One line for the command list. */
 export const summary = "Say how fresh the backups are: exit 1 when any is stale or missing";
@@ -54,7 +55,8 @@ Options:
                              {"database","location","state","fresh","maxAgeSeconds","newest":
                              {"file","time","ageSeconds","bytes","strategy","codec","verified",
                              "verifiedCheck","checksum"} or
-                             null,"backups","totalBytes"}
+                             null,"backups","totalBytes"}; a location that yields no database:
+                             {"database":null,"state":"empty"|"unreadable",...,"error"}
       --html FILE            also write a self-contained status page (badges, newest backups,
                              size and time-of-day charts of the last 30 backups), atomically
 ${REPORT_HELP}
@@ -62,7 +64,8 @@ ${CONNECTION_HELP}
   -h, --help                 show this help
 
 Exit codes: 0 every database fresh, 1 any stale or missing (or a location could not be
-read, or holds no backup at all), 2 usage or configuration error.
+read, or holds no backup at all), 2 usage or configuration error (also a DIR that is not a
+directory).
 
 Examples:
   sqlbk status /var/backups/app --max-age 26h
@@ -145,6 +148,12 @@ function _freshness(rows: DatabaseStatus[]): FreshnessSample[] {
   }));
 }
 
+/** One database's --json object. */
+function _jsonRow(r: DatabaseStatus): Record<string, unknown> {
+  const { database, location, state, maxAgeSeconds, newest, backups, totalBytes } = r;
+  return { database, location, state, fresh: state === "fresh", maxAgeSeconds, newest, backups, totalBytes };
+}
+
 /** Runs `sqlbk status`. */
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("status", args, {
@@ -189,6 +198,21 @@ export async function run(args: string[]): Promise<number> {
 
   const now = Date.now();
   const rows: DatabaseStatus[] = [];
+  // --json, in location order: a location that yields no database still gets an object
+  // (database null, state "empty" or "unreadable", and the error), so a parser sees it.
+  const json: Record<string, unknown>[] = [];
+  const locationRow = (location: string, state: "empty" | "unreadable", error: string) =>
+    json.push({
+      database: null,
+      location,
+      state,
+      fresh: false,
+      maxAgeSeconds: null,
+      newest: null,
+      backups: 0,
+      totalBytes: 0,
+      error,
+    });
   let unreadable = 0;
   let empty = 0;
   for (const loc of locations) {
@@ -205,9 +229,11 @@ export async function run(args: string[]): Promise<number> {
       if (loc.fromConfig && err instanceof Deno.errors.NotFound) {
         entries = [];
       } else {
+        const failure = listingError(loc.where, err);
+        if (failure instanceof ConfigError) throw failure;
         unreadable++;
-        const why = err instanceof Deno.errors.NotFound ? "no such directory" : errorMessage(err);
-        console.error(`error: ${printable(`Cannot check "${loc.where}": ${why}`, Infinity)}`);
+        console.error(`error: ${printable(failure.message, Infinity)}`);
+        locationRow(loc.where, "unreadable", failure.message);
         continue;
       }
     }
@@ -215,31 +241,17 @@ export async function run(args: string[]): Promise<number> {
     if (found.length === 0) {
       // Nothing expected and nothing there: a check that cannot fail is no check.
       empty++;
-      console.error(
-        `error: No backups in "${
-          printable(loc.where, Infinity)
-        }" (backups are named like <database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`,
-      );
+      const message = `No backups in "${loc.where}" (backups are named like ` +
+        `<database>-YYYY-MM-DDTHH-MM-SSZ-<strategy>.bck.gz)`;
+      console.error(`error: ${printable(message, Infinity)}`);
+      locationRow(loc.where, "empty", message);
     }
     rows.push(...found);
+    json.push(...found.map(_jsonRow));
   }
 
   if (values.json) {
-    for (const r of rows) {
-      const { database, location, state, maxAgeSeconds, newest, backups, totalBytes } = r;
-      console.log(
-        safeJson({
-          database,
-          location,
-          state,
-          fresh: state === "fresh",
-          maxAgeSeconds,
-          newest,
-          backups,
-          totalBytes,
-        }),
-      );
-    }
+    for (const o of json) console.log(safeJson(o));
   } else if (rows.length > 0) {
     console.log(_table(rows));
   }
