@@ -14,6 +14,7 @@ import { ConfigError } from "./errors.ts";
 import { databaseStem } from "./naming.ts";
 import { DEFAULT_MAX_AGE, MONITOR_KEYS, type MonitorConfig, parseMonitorKeys } from "./monitor/monitor_config.ts";
 import { type Codec, CODEC_NAMES, LEVELS } from "./codecs/levels.ts";
+import { parsePullTable } from "./pull/pull_config.ts";
 
 /** The two ways to take a snapshot. */
 export type Strategy = "online" | "vacuum";
@@ -320,6 +321,8 @@ export function resolveConfig(
   if (pull !== undefined && (pull === null || typeof pull !== "object" || Array.isArray(pull))) {
     _fail(origin, `invalid "pull" ${_describe(pull)}: expected a [pull] table`);
   }
+  // Checked whichever command loads the file (backup and run too), not only by pull and status.
+  if (pull !== undefined) parsePullTable(pull as Record<string, unknown>, origin);
   const tables = raw.databases;
   const databases: BackupConfig[] = [];
   if (tables !== undefined) {

@@ -139,6 +139,12 @@ Deno.test("bad input gives one clear line, exit code 2, and leaves earlier backu
     ],
     [["backup", "app.db", "--keep-last=-1"], `Invalid --keep-last "-1": expected a whole number of at least 0`],
     [["backup", "--config", "nope.toml"], `Cannot read config "nope.toml": no such file`],
+    // The [pull] table is checked by every command that loads the file, not only pull and status.
+    [
+      await config(`source_path = "app.db"\n[pull]\nhst = "x"`),
+      `c9.toml: unknown key "hst" in [pull]; known keys: host, port`,
+    ],
+    [await config(`source_path = "app.db"\n[pull]\nport = "22"`), `c10.toml: invalid "port" in [pull] "22"`],
   ];
   for (const [args, expected] of cases) {
     assertOneError(await sqlbk(args, { cwd: dir.path }), 2, expected);
@@ -148,6 +154,12 @@ Deno.test("bad input gives one clear line, exit code 2, and leaves earlier backu
     await sqlbk(["backup", "notadb.db"], { cwd: dir.path }),
     1,
     `Source "notadb.db" is not a readable SQLite database: file is not a database (SQLITE_NOTADB)`,
+  );
+  // run --config too, before it touches the app's database.
+  assertOneError(
+    await sqlbk(["run", "--dbpath", "app.db", "--config", "c9.toml", "--once"], { cwd: dir.path }),
+    2,
+    `c9.toml: unknown key "hst" in [pull]`,
   );
   assertEquals(await listDir(dir.join("backups")), before);
   assertEquals(await Deno.readFile(dir.join(first.stdout.trim())), archive);
