@@ -242,10 +242,24 @@ Deno.test("backupStatus() and formatAge() summarize a listing", () => {
     ["a", "stale", 2, 12, 3600],
     ["b", "missing", 0, 0, undefined],
   ]);
-  assertEquals([formatAge(45), formatAge(720), formatAge(93_600), formatAge(4 * 86400 + 7200)], [
+  assertEquals([formatAge(45), formatAge(720), formatAge(93_600), formatAge(4 * 86400 + 7200), formatAge(-180)], [
     "45s",
     "12m",
     "26h0m",
     "4d2h",
+    "in 3m",
   ]);
+});
+
+Deno.test("sqlbk status shows a backup dated a little ahead of the clock (within the skew) as AGE 'in 3m', fresh", async () => {
+  await using dir = await tempDir();
+  const [name] = await placeAt(dir.path, [["app", -3.5 / 60]]); // 3m30s ahead
+  const text = await sqlbk(["status", dir.path]);
+  assertEquals(text.code, 0, text.stderr);
+  const row = text.stdout.split("\n").find((l) => l.startsWith("app "));
+  assertMatch(row ?? "", /^app\s+fresh\s+\S+\s+in 3m\s/);
+  const json = await sqlbk(["status", dir.path, "--json"]);
+  const newest = (jsonLines(json.stdout)[0] as { newest: { file: string; ageSeconds: number } }).newest;
+  assertEquals(newest.file, name);
+  assert(newest.ageSeconds <= -180 && newest.ageSeconds > -240, String(newest.ageSeconds)); // the number stays negative
 });

@@ -263,8 +263,9 @@ export async function run(args: string[]): Promise<number> {
       warn(`cannot write status page "${path}": ${errorMessage(err)}`)
     );
   }
+  const age = (seconds: number) => seconds < 0 ? `dated ${formatAge(seconds)}` : `${formatAge(seconds)} old`;
   const lines = rows.map((r) =>
-    `${r.database}: ${r.state}${r.newest ? `, newest ${r.newest.file}, ${formatAge(r.newest.ageSeconds)} old` : ""}`
+    `${r.database}: ${r.state}${r.newest ? `, newest ${r.newest.file}, ${age(r.newest.ageSeconds)}` : ""}`
   );
   await reportRun(targets, {
     ok,

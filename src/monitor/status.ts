@@ -140,15 +140,17 @@ export function backupStatus(entries: BackupEntry[], location: string, options: 
 }
 
 /**
- * An age in seconds as a short text: `45s`, `12m`, `5h12m`, `3d4h`.
+ * An age in seconds as a short text: `45s`, `12m`, `5h12m`, `3d4h`; a negative age (a
+ * backup dated ahead of this clock, within the allowed skew) as `in 3m`.
  *
  * @example
  * ```ts
  * formatAge(93_600); // "26h0m"
+ * formatAge(-180); // "in 3m"
  * ```
  */
 export function formatAge(seconds: number): string {
-  if (seconds < 0) return `-${formatAge(-seconds)}`;
+  if (seconds < 0) return `in ${formatAge(-seconds)}`;
   if (seconds < 60) return `${seconds}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
   if (seconds < 72 * 3600) return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
