@@ -1,6 +1,16 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, makeDatabase, run, spawnSqlbk, sqlbk, sqlite3, tempDir } from "./support/db.ts";
+import {
+  CLI_PERMISSIONS,
+  listDir,
+  makeDatabase,
+  ROOT,
+  run,
+  spawnSqlbk,
+  sqlbk,
+  sqlite3,
+  tempDir,
+} from "./support/db.ts";
 import { VERSION } from "../src/version.ts";
 
 /** Asserts the run failed with `code` and exactly one `error: ...` line on stderr, no stack trace. */
@@ -346,4 +356,31 @@ Deno.test("SIGTERM or SIGINT stops sqlbk backup between steps: exit 1, no temp f
     assert(stderr.includes("error: Interrupted by a signal; nothing was published"), stderr);
     assertEquals(await listDir(backupDir), [".sqlbk.lock"], signal);
   }
+});
+
+Deno.test("on a terminal the backup progress bar's label, percentage and counts describe the same step", async () => {
+  await using dir = await tempDir();
+  await makeDatabase(dir.join("app.db"), { rows: 20_000, payload: 200 });
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [Deno.execPath(), "run", "--quiet", ...CLI_PERMISSIONS, join(ROOT, "cli/main.ts"), "backup"]
+    .concat(["app.db", "-d", "b"]).map(quote).join(" ");
+  // util-linux's script gives the run a pseudo-terminal, so stderr is a terminal and the bar is drawn.
+  const out = await run("script", ["-qec", command, "/dev/null"], { cwd: dir.path });
+  assertEquals(out.code, 0, out.stdout);
+  const bars = out.stdout.split(/[\r\n]/).map((l) => l.replaceAll("\x1b[2K", "").trim())
+    .map((l) => l.match(/^app (snapshot 1\/2|compress 2\/2) \[[# ]{30}\]\s+(\d+)% (.+)$/)).filter((m) => m !== null);
+  const units: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  const amount = (text: string) => {
+    const [n, unit] = text.trim().split(" ");
+    return Number(n) * units[unit];
+  };
+  const seen = new Set<string>();
+  for (const [line, step, percent, detail] of bars) {
+    seen.add(step);
+    const pages = detail.match(/^(\d+)\/(\d+) pages$/);
+    const [done, total] = pages ? [Number(pages[1]), Number(pages[2])] : detail.split(" / ").map(amount);
+    assert(step.startsWith("snapshot") === (pages !== null), line);
+    assert(Math.abs(Number(percent) - (100 * done) / total) <= 3, `percent and counts disagree: ${line}`);
+  }
+  assertEquals([...seen].sort(), ["compress 2/2", "snapshot 1/2"], out.stdout); // each step's 100% line at least
 });

@@ -137,15 +137,12 @@ export async function run(args: string[]): Promise<number> {
           signal,
           logger,
           onProgress: (p) => {
+            // Label, percentage and counts all describe the current step (1/2 snapshot, 2/2 compress).
             const detail = p.phase === "compress"
               ? `${formatBytes(p.done)} / ${formatBytes(p.total)}`
               : `${p.done}/${p.total} pages`;
-            const fraction = p.total > 0 ? p.done / p.total : 1;
-            bar.update(
-              p.phase === "snapshot" ? fraction * 0.5 : 0.5 + fraction * 0.5,
-              `${p.database} ${p.phase}`,
-              detail,
-            );
+            const step = p.phase === "snapshot" ? 1 : 2;
+            bar.update(p.total > 0 ? p.done / p.total : 1, `${p.database} ${p.phase} ${step}/2`, detail);
           },
         });
         bar.done();
