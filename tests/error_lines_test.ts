@@ -86,3 +86,31 @@ Deno.test("a source file this user cannot read is exit 2, cannot read it, like a
   );
   assertEquals(await listDir(dir.join("b")), []);
 });
+
+Deno.test("a missing identity file (-i, or identity_file in [pull]) is exit 2 naming it, before ssh starts", async () => {
+  await using dir = await tempDir();
+  // A stand-in ssh that only records that it ran: it must never run.
+  const ran = dir.join("ssh-ran");
+  const ssh = dir.join("ssh");
+  await Deno.writeTextFile(ssh, `#!/bin/sh\ntouch ${JSON.stringify(ran)}\nexit 255\n`);
+  await Deno.chmod(ssh, 0o755);
+  const key = dir.join("nokey");
+  const target = "backup@127.0.0.1:/srv/backups";
+  const line = (where: string) =>
+    `error: Invalid ${where}: identity file "${key}" does not exist (give the path of the private key ssh should use)\n`;
+  for (
+    const args of [
+      ["pull", target, "--to", dir.join("p"), "-i", key],
+      ["list", target, "-i", key],
+      ["status", target, "-i", key],
+    ]
+  ) {
+    const out = await sqlbk(args, { env: { SQLBK_SSH: ssh } });
+    assertEquals([out.code, out.stderr], [2, line("--identity")], args[0]);
+  }
+  const config = dir.join("pull.toml");
+  await Deno.writeTextFile(config, `[pull]\nhost = "127.0.0.1"\nremote_dir = "/srv"\nidentity_file = "${key}"\n`);
+  const fromConfig = await sqlbk(["pull", "-c", config, "--to", dir.join("p")], { env: { SQLBK_SSH: ssh } });
+  assertEquals([fromConfig.code, fromConfig.stderr], [2, line(`"identity_file" in [pull]`)]);
+  assertEquals(await listDir(dir.path), ["pull.toml", "ssh"]); // no ssh-ran, no --to directory
+});

@@ -29,8 +29,9 @@ export const summary = "Fetch the newest backups from a server over SFTP, verify
 export const CONNECTION_HELP =
   `  -p, --port N               SSH port (default: from the target, the ssh config, else 22)
   -l, --user NAME            login user (default: from the target, the ssh config, else the local user)
-  -i, --identity FILE        private key, passed to ssh -i; repeatable (default: OpenSSH's own:
-                             ssh-agent, IdentityFile in the ssh config, ~/.ssh/id_*)
+  -i, --identity FILE        private key, passed to ssh -i; repeatable; a missing file is exit 2
+                             (default: OpenSSH's own: ssh-agent, IdentityFile in the ssh config,
+                             ~/.ssh/id_*)
       --known-hosts FILE     known_hosts file (default: OpenSSH's, ~/.ssh/known_hosts)
       --accept-new           record the key of a host not yet in known_hosts (ssh's
                              StrictHostKeyChecking=accept-new); a changed key is still refused
@@ -144,10 +145,13 @@ export function connectionOptions(
   table: PullTable = {},
   quiet = false,
 ): Omit<ConnectOptions, "host"> {
+  const fromFlags = values.identity?.length ? values.identity : undefined;
+  const identityFiles = fromFlags ?? (table.identityFile ? [table.identityFile] : undefined);
+  for (const file of identityFiles ?? []) _identityExists(file, fromFlags ? "--identity" : `"identity_file" in [pull]`);
   return {
     port: values.port !== undefined ? _port(values.port) : table.port,
     user: values.user ?? table.user,
-    identityFiles: values.identity?.length ? values.identity : table.identityFile ? [table.identityFile] : undefined,
+    identityFiles,
     knownHostsFile: values["known-hosts"] ?? table.knownHosts,
     acceptNew: values["accept-new"],
     insecureSkipHostKeyCheck: values["insecure-skip-host-key-check"],
@@ -160,6 +164,23 @@ export function connectionOptions(
       if (!quiet || /insecure/i.test(m)) console.error(`warning: ${printable(m, Infinity)}`);
     },
   };
+}
+
+/**
+ * A key file that is not there is refused before ssh starts (ssh only warns, then fails to
+ * authenticate). Paths ssh expands itself (`~`, `%` tokens) are left to it.
+ */
+function _identityExists(file: string, where: string): void {
+  if (file.startsWith("~") || file.includes("%")) return;
+  try {
+    Deno.statSync(file);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) return;
+    throw new ConfigError(
+      `Invalid ${where}: identity file "${file}" does not exist (give the path of the private key ssh should use)`,
+      { cause: err },
+    );
+  }
 }
 
 function _port(value: string): number {
