@@ -139,7 +139,12 @@ Deno.test("sqlbk pull refuses a changed host key loudly, even with --accept-new"
   const args = pullArgs(s, dir.join("p"), "--accept-new").map((a) => (a === s.knownHosts ? kh : a));
   const out = await sqlbk(args, { env: env(dir.path) });
   assertEquals(out.code, 1);
-  assertStringIncludes(out.stderr, "REMOTE HOST IDENTIFICATION HAS CHANGED");
+  // One "error:" prefix, not "error: WARNING:".
+  assertStringIncludes(
+    out.stderr,
+    `error: The host key of "[127.0.0.1]:${s.port}" has changed (ssh: REMOTE HOST IDENTIFICATION HAS CHANGED): `,
+  );
+  assert(!out.stderr.includes("WARNING"), out.stderr);
   assertStringIncludes(out.stderr, "line 2");
   assertStringIncludes(out.stderr, "ssh-keygen -R");
   assertEquals(await Deno.readTextFile(kh), `# comment\n[127.0.0.1]:${s.port} ${otherLine}\n`);

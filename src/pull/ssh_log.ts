@@ -152,7 +152,10 @@ export function explainSshFailure(log: SshLog, code: number | null, ctx: Failure
     const file = offending ? `"${offending[2]}" line ${offending[3]} has ${offending[1]} key` : `${kh} has another key`;
     return new SshError(
       "host-key",
-      `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for "${printable(name)}": it now offers ${offers}, but ${file}${
+      // One prefix: the line already starts "error:", so ssh's "WARNING:" is dropped.
+      `The host key of "${
+        printable(name)
+      }" has changed (ssh: REMOTE HOST IDENTIFICATION HAS CHANGED): it now offers ${offers}, but ${file}${
         offending && sentType && offending[1] !== sentType
           ? " (a key of a new type for a known host is a change too)"
           : ""
