@@ -103,6 +103,8 @@ Deno.test("sqlbk list shows local backups by database, newest marked, and --json
     ["app-2025-01-01T00-00-00Z-online.bck.gz", false, true, false],
     [NAME, false, false, true],
   ]);
+  // Whole seconds, as status --json writes them.
+  assertEquals(rows.map((r) => r.time), ["2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z"]);
   out = await sqlbk(["list", dir.join("missing")]);
   assertEquals(out.code, 1);
   assertStringIncludes(out.stderr, "no such directory");

@@ -219,7 +219,7 @@ Deno.test("backupStatus() and formatAge() summarize a listing", () => {
       {
         database: "a",
         file: "a-1",
-        time: "2025-07-01T12:00:00.000Z",
+        time: "2025-07-01T12:00:00Z",
         strategy: "online",
         bytes: 5,
         verified: true,
@@ -228,7 +228,7 @@ Deno.test("backupStatus() and formatAge() summarize a listing", () => {
       {
         database: "a",
         file: "a-2",
-        time: "2025-07-02T11:00:00.000Z",
+        time: "2025-07-02T11:00:00Z",
         strategy: null,
         bytes: 7,
         verified: false,

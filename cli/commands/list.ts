@@ -34,7 +34,8 @@ TARGET is [user@]host:/remote/dir or sftp://[user@]host[:port]/remote/dir.
 Options:
       --json                 one JSON object per backup:
                              {"database","file","time","strategy","codec","bytes","verified",
-                             "verifiedCheck","checksum","latest","future"}
+                             "verifiedCheck","checksum","latest","future"}; "time" is UTC,
+                             whole seconds: YYYY-MM-DDTHH:MM:SSZ
 ${CONNECTION_HELP}
   -h, --help                 show this help
 
@@ -72,7 +73,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const table = rows.map((r) => [
     printable(r.database, Infinity),
-    r.time.replace(".000Z", "Z"),
+    r.time,
     r.strategy ?? "-",
     formatBytes(r.bytes),
     r.verified === null ? "-" : r.verified ? (r.verifiedCheck ?? "yes") : r.checksum ? "checksum" : "no",

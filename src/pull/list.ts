@@ -20,7 +20,7 @@ export interface BackupEntry {
   database: string;
   /** File name. */
   file: string;
-  /** The time in the name (UTC, ISO 8601). */
+  /** The time in the name, UTC, whole seconds: `YYYY-MM-DDTHH:MM:SSZ`. */
   time: string;
   /** The strategy in the name, or null for the short grammar. */
   strategy: string | null;
@@ -70,7 +70,7 @@ export function backupEntries(
   return parsed.map(({ e, p }) => ({
     database: p.database,
     file: p.name,
-    time: p.time.toISOString(),
+    time: p.time.toISOString().replace(/\.\d{3}Z$/, "Z"), // whole seconds, as in the names
     strategy: p.strategy,
     codec: p.codec,
     bytes: e.size,
