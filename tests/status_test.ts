@@ -167,6 +167,22 @@ Deno.test("sqlbk status --json prints an object for a location with no backups, 
   assertEquals(out.stderr.split("\n").filter((l) => l.startsWith("error: ")).length, 2, out.stderr);
 });
 
+Deno.test("sqlbk status and list of a target that refuses the connection print the same line, exit 1", async () => {
+  await using dir = await tempDir();
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const target = `sftp://backup@127.0.0.1:${(closed.addr as Deno.NetAddr).port}/srv/backups`;
+  closed.close();
+  const env = { HOME: dir.path, SSH_AUTH_SOCK: "" };
+  const list = await sqlbk(["list", target], { env });
+  const status = await sqlbk(["status", target, "--json"], { env });
+  assertEquals(list.code, 1, list.stderr);
+  assertMatch(list.stderr, /^error: Cannot connect to "127\.0\.0\.1:\d+": connection refused .*\n$/);
+  assertEquals([status.code, status.stderr], [1, list.stderr]);
+  const row = jsonLines(status.stdout)[0];
+  assertEquals([row.database, row.location, row.state], [null, target, "unreadable"]);
+  assertEquals(`error: ${row.error}\n`, list.stderr);
+});
+
 Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", async () => {
   await using server = await startSshd();
   await placeAt(server.remoteDir, [["app", 2], ["app", 26], ["auth", 40]]);

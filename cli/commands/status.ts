@@ -229,7 +229,10 @@ export async function run(args: string[]): Promise<number> {
       if (loc.fromConfig && err instanceof Deno.errors.NotFound) {
         entries = [];
       } else {
-        const failure = listingError(loc.where, err);
+        // A remote target's error names the host already, as list prints it.
+        const failure = isRemoteTarget(loc.where)
+          ? (err instanceof Error ? err : new Error(String(err)))
+          : listingError(loc.where, err);
         if (failure instanceof ConfigError) throw failure;
         unreadable++;
         console.error(`error: ${printable(failure.message, Infinity)}`);
