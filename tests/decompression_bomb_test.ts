@@ -18,7 +18,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./support/assert.ts";
-import { CLI_PERMISSIONS, listDir, ROOT, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
+import { CLI_PERMISSIONS, DENO_DIR, listDir, ROOT, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { decompressFile } from "../src/codecs/decompress_file.ts";
 import {
@@ -29,7 +29,6 @@ import {
   OutputLimitError,
 } from "../src/codecs/database_limit.ts";
 
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const ZEROS = 256 << 20;
 const COMPRESS = { gzip: "gzip -1 -c", zstd: "zstd -q -3 -c" } as const;
 const EXT = { gzip: "gz", zstd: "zst" } as const;

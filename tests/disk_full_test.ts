@@ -9,12 +9,10 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { listDir, run, sqlbk, sqlite3, tempDir } from "./support/db.ts";
+import { DENO_DIR, listDir, run, sqlbk, sqlite3, tempDir } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { runBackup } from "../src/job.ts";
 import { diskFullError, isDiskFull } from "../src/fs.ts";
-
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 
 Deno.test("sqlbk pull into a full file system names the download or the verification copy it could not write", async () => {
   const isRoot = (await run("id", ["-u"])).stdout.trim() === "0";

@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
-import { listDir, makeDatabase, sqlbk, tempDir } from "./support/db.ts";
+import { DENO_DIR, listDir, makeDatabase, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { formatTimestamp, FUTURE_SKEW_MS, isFromTheFuture, latestPerDatabase, parseBackupName } from "../src/naming.ts";
@@ -14,7 +14,6 @@ import { chooseLatest } from "../src/pull/pull.ts";
 import { applyRetention } from "../src/retention.ts";
 import { runBackup } from "../src/job.ts";
 
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const FUTURE = ["app-2099-01-01T00-00-00Z-online.bck.gz", "app-2099-01-02T00-00-00Z-online.bck.gz"];
 
 /** A name of database `app` dated `offsetMs` from now. */

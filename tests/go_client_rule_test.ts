@@ -8,12 +8,10 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
-import { listDir, makeDatabase, run, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
+import { DENO_DIR, listDir, makeDatabase, run, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { runBackup } from "../src/job.ts";
 import { latestPerDatabase } from "../src/naming.ts";
-
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 
 /** What the Go client picks: every name sorted by plain byte order, the last one. */
 function goClientPick(names: string[]): string | undefined {

@@ -5,18 +5,13 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, ROOT, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
+import { clientEnv, listDir, ROOT, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { pullArgs, type Sshd, sshdConnectOptions, startSshd } from "./support/sshd.ts";
 import { connectSftp } from "../src/pull/transport.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const SCRIPT = join(ROOT, "tests", "support", "bad_sftpd.py");
-
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
 
 /** An sshd whose sftp subsystem is bad_sftpd.py serving `served` in `mode`. */
 function badServer(served: string, mode: string): Promise<Sshd> {
@@ -26,7 +21,7 @@ function badServer(served: string, mode: string): Promise<Sshd> {
 /** Runs `sqlbk args`, returning its output and how long it took in seconds. */
 async function timed(args: string[], home: string) {
   const started = performance.now();
-  const out = await sqlbk(args, { env: env(home) });
+  const out = await sqlbk(args, { env: clientEnv(home) });
   return { ...out, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -138,7 +133,7 @@ Deno.test("a pull killed while the server hangs leaves no lock that blocks the n
   const local = dir.join("p");
   await using hung = await badServer(served, "silent:read");
   await using good = await badServer(served, "ok");
-  const child = spawnSqlbk(pullArgs(hung, local, "--timeout", "600h"), { env: env(dir.path) });
+  const child = spawnSqlbk(pullArgs(hung, local, "--timeout", "600h"), { env: clientEnv(dir.path) });
   try {
     await waitForPullLock(local);
     // While it runs, a second pull is refused (the lock works)...
@@ -154,7 +149,7 @@ Deno.test("a pull killed while the server hangs leaves no lock that blocks the n
   assertEquals(ok.code, 0, ok.stderr);
   assert((await listDir(local)).includes(NAME));
   // A hung pull also ends at once on SIGTERM (the interrupt ends its connection), not after 600h.
-  const termed = spawnSqlbk(pullArgs(hung, dir.join("q"), "--timeout", "600h"), { env: env(dir.path) });
+  const termed = spawnSqlbk(pullArgs(hung, dir.join("q"), "--timeout", "600h"), { env: clientEnv(dir.path) });
   await waitForPullLock(dir.join("q"));
   const started = performance.now();
   termed.kill("SIGTERM");

@@ -9,12 +9,11 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { ROOT, sqlbk, tempDir } from "./support/db.ts";
+import { DENO_DIR, ROOT, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { startSshd } from "./support/sshd.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const SCRIPT = join(ROOT, "tests", "support", "bad_sftpd.py");
 
 /** What a terminal acts on, newline aside (each output line is checked on its own). */

@@ -6,23 +6,18 @@
  */
 import { assert, assertEquals } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, ROOT, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
+import { clientEnv, listDir, ROOT, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { pullArgs, type Sshd, startSshd } from "./support/sshd.ts";
 import { exists } from "../src/fs.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const SCRIPT = join(ROOT, "tests", "support", "bad_sftpd.py");
 /** A probe that runs for minutes: a run is inside its verification for as long as we need. */
 const SLOW_PROBE =
   "SELECT count(*) >= 0 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1e12) SELECT x FROM c)";
 /** What a finished pull may leave: the archive, its sidecar, the latest db, the lock files. */
 const FINAL = [".sqlbk-pull.lock", ".sqlbk-verify.lock", NAME, `${NAME}.sha256`];
-
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
 
 async function waitFor(what: string, cond: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + 120_000;
@@ -56,7 +51,7 @@ Deno.test("pulls SIGKILLed mid-download and mid-verification leave temp files th
   });
   await using _pausing = pausing;
   const first = spawnSqlbk(pullArgs(pausing, local, "--concurrency", "1", "--chunk-size", "4096"), {
-    env: env(dir.path),
+    env: clientEnv(dir.path),
   });
   await waitFor("the pause", () => exists(marker));
   await waitFor("a verification temp file", () => hasVerifyTemp(local));
@@ -66,7 +61,9 @@ Deno.test("pulls SIGKILLed mid-download and mid-verification leave temp files th
 
   // 2. Mid-verification: the whole archive is here, a probe keeps the run verifying.
   await using server = await startSshd({ sftpSubsystem: `/usr/bin/python3 ${SCRIPT} ${served} ok` });
-  const second = spawnSqlbk(pullArgs(server, local, "--decompress", "--probe", SLOW_PROBE), { env: env(dir.path) });
+  const second = spawnSqlbk(pullArgs(server, local, "--decompress", "--probe", SLOW_PROBE), {
+    env: clientEnv(dir.path),
+  });
   await waitFor("the verification", async () => (await exists(partial)) && (await Deno.stat(partial)).size === size);
   await kill(second);
   const temps = (await listDir(local)).filter((n) => n.startsWith(".sqlbk-verify-"));
@@ -80,7 +77,7 @@ Deno.test("pulls SIGKILLed mid-download and mid-verification leave temp files th
   await Deno.writeTextFile(join(local, ".sqlbk-verify-notes.txt"), "mine");
   await Deno.writeTextFile(join(local, "notes.sha256.tmp"), "mine");
 
-  const next = await sqlbk(pullArgs(server, local, "--decompress"), { env: env(dir.path) });
+  const next = await sqlbk(pullArgs(server, local, "--decompress"), { env: clientEnv(dir.path) });
   assertEquals(next.code, 0, next.stderr);
   assertEquals(
     await listDir(local),
@@ -96,7 +93,7 @@ Deno.test("a verify SIGKILLed mid-check is swept by the next verify or pull, nev
   const archive = await placeBackup(store, NAME, { rows: 2000 });
 
   // A verify killed inside its probe leaves its copy.
-  const killed = spawnSqlbk(["verify", archive, "--probe", SLOW_PROBE], { env: env(dir.path) });
+  const killed = spawnSqlbk(["verify", archive, "--probe", SLOW_PROBE], { env: clientEnv(dir.path) });
   await waitFor("the probe copy", () => hasVerifyTemp(store));
   await kill(killed);
   const leftover = (await listDir(store)).filter((n) => n.startsWith(".sqlbk-probe-"));
@@ -104,14 +101,14 @@ Deno.test("a verify SIGKILLed mid-check is swept by the next verify or pull, nev
 
   // The next verify sweeps it (no run was going); while that one runs, its copy is kept
   // whatever another run does meanwhile.
-  const running = spawnSqlbk(["verify", archive, "--probe", SLOW_PROBE], { env: env(dir.path) });
+  const running = spawnSqlbk(["verify", archive, "--probe", SLOW_PROBE], { env: clientEnv(dir.path) });
   try {
     const probeCopies = async () =>
       (await listDir(store)).filter((n) => n.startsWith(".sqlbk-probe-") && n !== leftover[0]);
     await waitFor("the running verify's probe copy", async () => (await probeCopies()).length === 1);
     assert(!(await listDir(store)).includes(leftover[0]), "the killed run's copy was not swept");
     const mine = await probeCopies();
-    const other = await sqlbk(["verify", archive], { env: env(dir.path) });
+    const other = await sqlbk(["verify", archive], { env: clientEnv(dir.path) });
     assertEquals(other.code, 0, other.stderr);
     assert((await listDir(store)).includes(mine[0]), "a running verify's copy was swept");
   } finally {
@@ -119,7 +116,7 @@ Deno.test("a verify SIGKILLed mid-check is swept by the next verify or pull, nev
   }
 
   // With no run going, the next verify sweeps the second killed run's copy too.
-  const again = await sqlbk(["verify", archive], { env: env(dir.path) });
+  const again = await sqlbk(["verify", archive], { env: clientEnv(dir.path) });
   assertEquals(again.code, 0, again.stderr);
   assertEquals(await listDir(store), [".sqlbk-verify.lock", NAME, `${NAME}.sha256`]);
 });

@@ -1,12 +1,10 @@
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, run, sqlbk, tempDir } from "./support/db.ts";
+import { DENO_DIR, listDir, run, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { keygen, pullArgs, startAgent, startSshd } from "./support/sshd.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
 function env(home: string, extra: Record<string, string> = {}): Record<string, string> {
   return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR, ...extra };
 }

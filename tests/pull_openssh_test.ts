@@ -1,16 +1,10 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, run, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
+import { clientEnv, listDir, run, spawnSqlbk, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { keygen, pullArgs, startSshd } from "./support/sshd.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
-
 async function ok(cmd: string, args: string[]): Promise<string> {
   const out = await run(cmd, args);
   assertEquals(out.code, 0, `${cmd} ${args.join(" ")}: ${out.stderr}`);
@@ -31,7 +25,7 @@ Deno.test("sqlbk pull logs in with a user certificate signed by a CA the server 
   const key = await keygen(dir.join("cert_key"));
   await ok("ssh-keygen", ["-q", "-s", ca, "-I", "sqlbk-cert-test", "-n", s.user, "-V", "-5m:+1h", `${key}.pub`]);
   const args = pullArgs(s, dir.join("p")).map((a) => (a === s.clientKey ? key : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertEquals(out.stdout.trim(), join(dir.join("p"), NAME));
   assertStringIncludes(s.log(), `ID sqlbk-cert-test`);
@@ -50,14 +44,14 @@ Deno.test("sqlbk pull accepts a host certificate through a @cert-authority known
   const args = pullArgs(s, dir.join("p")).map((a) => (a === s.knownHosts ? kh : a));
   // known_hosts trusts only the CA, never the host's own key.
   await Deno.writeTextFile(kh, `@cert-authority [127.0.0.1]:${s.port} ${await publicLine(ca)}\n`);
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertEquals(out.stdout.trim(), join(dir.join("p"), NAME));
 
   // Another CA: the certificate proves nothing, and the host is refused.
   const other = await keygen(dir.join("other_ca"));
   await Deno.writeTextFile(kh, `@cert-authority [127.0.0.1]:${s.port} ${await publicLine(other)}\n`);
-  const refused = await sqlbk(args, { env: env(dir.path) });
+  const refused = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(refused.code, 1, refused.stderr);
   assertStringIncludes(refused.stderr, `Host "[127.0.0.1]:${s.port}" is not in "${kh}"`);
   assertStringIncludes(refused.stderr, "certificate, key fingerprint SHA256:");
@@ -91,7 +85,7 @@ Host *
 `,
   );
   const out = await sqlbk(["pull", `backupbox:${target.remoteDir}`, "--ssh-config", config, "--to", dir.join("p")], {
-    env: env(dir.path),
+    env: clientEnv(dir.path),
   });
   assertEquals(out.code, 0, out.stderr);
   assertEquals(out.stdout.trim(), join(dir.join("p"), NAME));
@@ -109,7 +103,7 @@ Deno.test("sqlbk pull refuses a host key of a new type for a known host, even wi
   const before = `[127.0.0.1]:${s.port} ${await publicLine(other)}\n`;
   await Deno.writeTextFile(kh, before);
   const args = pullArgs(s, dir.join("p"), "--accept-new").map((a) => (a === s.knownHosts ? kh : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 1, out.stderr);
   const line = out.stderr.trim();
   assertEquals(line.split("\n").length, 1, out.stderr);
@@ -146,7 +140,7 @@ Deno.test("sqlbk pull from a server stopped (SIGSTOP) mid-download fails within 
   const partial = join(local, `${NAME}.partial`);
   const child = spawnSqlbk(
     pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "2s", "--retries", "0"),
-    { env: env(dir.path) },
+    { env: clientEnv(dir.path) },
   );
   let stopped: number[] = [];
   let stoppedAt = 0;
@@ -174,7 +168,7 @@ Deno.test("sqlbk pull from a server stopped (SIGSTOP) mid-download fails within 
   assert(kept >= size / 8 && kept < size, `bytes kept for a resume: ${kept} of ${size}`);
 
   // The next run resumes from there.
-  const again = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  const again = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(again.code, 0, again.stderr);
   assertStringIncludes(again.stderr, `resuming ${NAME} at ${kept} of ${size} bytes`);
   assertEquals(await Deno.readFile(join(local, NAME)), await Deno.readFile(archive));
@@ -223,7 +217,7 @@ Deno.test("sqlbk pull fetches from a paramiko SFTP server (not OpenSSH)", async 
       "--to",
       dir.join("p"),
       "--json",
-    ], { env: env(dir.path) });
+    ], { env: clientEnv(dir.path) });
     assertEquals(out.code, 0, out.stderr);
     assertEquals(JSON.parse(out.stdout).file, NAME);
     assertEquals(await Deno.readFile(join(dir.join("p"), NAME)), await Deno.readFile(join(remote, NAME)));

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { describe, listDir, ROOT, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
+import { clientEnv, describe, jsonLines, listDir, ROOT, run, sqlbk, type TempDir, tempDir } from "./support/db.ts";
 import { exists } from "../src/fs.ts";
 import { flipBytes, placeBackup } from "./support/backups.ts";
 import { keygen, pullArgs, type Sshd, startSshd } from "./support/sshd.ts";
@@ -9,17 +9,6 @@ const OLD_A = "app-2025-01-01T00-00-00Z-online.bck.gz";
 const NEW_A = "app-2025-03-01T00-00-00Z-vacuum.bck.gz";
 const OLD_B = "auth-20250101T000000Z-online.bck.gz";
 const NEW_B = "auth-20250201T000000Z.db";
-
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
-/** A clean environment: HOME in the test's temp dir (never the real ~/.ssh), no agent, the same Deno cache. */
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
 
 async function plainDatabase(dir: string, name: string): Promise<string> {
   // A plain .db snapshot (the id grammar): the database file itself.
@@ -44,7 +33,7 @@ Deno.test("sqlbk pull fetches the newest backup of each database and ignores tem
   await Deno.symlink(join(r, OLD_A), join(r, "app-2025-12-01T00-00-00Z-online.bck.gz"));
   const local = dir.join("pulled");
 
-  const out = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const out = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   const rows = jsonLines(out.stdout);
   assertEquals(rows.map((x) => x.file).sort(), [NEW_A, NEW_B]);
@@ -63,7 +52,7 @@ Deno.test("sqlbk pull fetches the newest backup of each database and ignores tem
   assertEquals((await describe(dir.join("a.db"))).counts.items, 20);
 
   // A second pull downloads nothing.
-  const again = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const again = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(again.code, 0, again.stderr);
   assert(jsonLines(again.stdout).every((x) => x.skipped === true && x.verified === true));
   assertEquals((await listDir(local)).filter((n) => !n.startsWith(".")), files);
@@ -74,12 +63,12 @@ Deno.test("sqlbk pull --db limits the databases, and an unknown one lists what w
   await using dir = await tempDir();
   await placeBackup(s.remoteDir, NEW_A, { rows: 5 });
   await placeBackup(s.remoteDir, OLD_B, { rows: 5 });
-  const out = await sqlbk(pullArgs(s, dir.join("p"), "--db", "auth"), { env: env(dir.path) });
+  const out = await sqlbk(pullArgs(s, dir.join("p"), "--db", "auth"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertEquals(out.stdout.trim(), join(dir.join("p"), OLD_B));
   assertEquals((await listDir(dir.join("p"))).filter((n) => !n.startsWith(".")), [OLD_B, `${OLD_B}.sha256`]);
 
-  const missing = await sqlbk(pullArgs(s, dir.join("p"), "--db", "nope"), { env: env(dir.path) });
+  const missing = await sqlbk(pullArgs(s, dir.join("p"), "--db", "nope"), { env: clientEnv(dir.path) });
   assertEquals(missing.code, 1);
   assertStringIncludes(missing.stderr, `No backups of "nope"`);
   assertStringIncludes(missing.stderr, "app, auth");
@@ -91,7 +80,7 @@ Deno.test("sqlbk pull with nothing to pull exits 1 and lists what it saw", async
   await Deno.writeTextFile(join(s.remoteDir, "notes.txt"), "x");
   await Deno.writeTextFile(join(s.remoteDir, "evil\x1b[2J\x07name"), "x");
   await Deno.writeTextFile(join(s.remoteDir, "app-2025-01-01T00-00-00Z-online.bck.gz.tmp"), "x");
-  const out = await sqlbk(pullArgs(s, dir.join("p")), { env: env(dir.path) });
+  const out = await sqlbk(pullArgs(s, dir.join("p")), { env: clientEnv(dir.path) });
   assertEquals(out.code, 1);
   assertStringIncludes(out.stderr, "No backups found");
   assertStringIncludes(out.stderr, "notes.txt");
@@ -107,7 +96,7 @@ Deno.test("sqlbk pull refuses an unknown host key, prints its fingerprint, and -
   await placeBackup(s.remoteDir, NEW_A, { rows: 5 });
   const kh = dir.join("home", ".ssh", "known_hosts"); // does not exist yet
   const args = pullArgs(s, dir.join("p")).map((a) => (a === s.knownHosts ? kh : a));
-  const refused = await sqlbk(args, { env: env(dir.join("home")) });
+  const refused = await sqlbk(args, { env: clientEnv(dir.join("home")) });
   assertEquals(refused.code, 1);
   const fp = (await run("ssh-keygen", ["-lf", join(s.dir, "ssh_host_key.pub")])).stdout.split(" ")[1];
   assertMatch(fp, /^SHA256:/);
@@ -115,7 +104,7 @@ Deno.test("sqlbk pull refuses an unknown host key, prints its fingerprint, and -
   assertStringIncludes(refused.stderr, "--accept-new");
   assert(!(await listDir(dir.path)).includes("home"), "nothing written to known_hosts");
 
-  const accepted = await sqlbk([...args, "--accept-new"], { env: env(dir.join("home")) });
+  const accepted = await sqlbk([...args, "--accept-new"], { env: clientEnv(dir.join("home")) });
   assertEquals(accepted.code, 0, accepted.stderr);
   assertStringIncludes(accepted.stderr, "Permanently added");
   const line = (await Deno.readTextFile(kh)).trim();
@@ -124,7 +113,7 @@ Deno.test("sqlbk pull refuses an unknown host key, prints its fingerprint, and -
   const ssh = await run("ssh-keygen", ["-F", `[127.0.0.1]:${s.port}`, "-f", kh]);
   assertEquals(ssh.code, 0);
 
-  const again = await sqlbk(args, { env: env(dir.join("home")) });
+  const again = await sqlbk(args, { env: clientEnv(dir.join("home")) });
   assertEquals(again.code, 0, again.stderr);
 });
 
@@ -137,7 +126,7 @@ Deno.test("sqlbk pull refuses a changed host key loudly, even with --accept-new"
   const kh = dir.join("known_hosts");
   await Deno.writeTextFile(kh, `# comment\n[127.0.0.1]:${s.port} ${otherLine}\n`);
   const args = pullArgs(s, dir.join("p"), "--accept-new").map((a) => (a === s.knownHosts ? kh : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 1);
   // One "error:" prefix, not "error: WARNING:".
   assertStringIncludes(
@@ -161,7 +150,7 @@ Deno.test("sqlbk pull accepts a hashed known_hosts entry", async () => {
   assertEquals(hashed.code, 0, hashed.stderr);
   assertMatch(await Deno.readTextFile(kh), /^\|1\|/);
   const args = pullArgs(s, dir.join("p")).map((a) => (a === s.knownHosts ? kh : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
 });
 
@@ -171,7 +160,7 @@ Deno.test("sqlbk pull --insecure-skip-host-key-check warns and connects", async 
   await placeBackup(s.remoteDir, NEW_A, { rows: 5 });
   const args = pullArgs(s, dir.join("p"), "--insecure-skip-host-key-check", "--quiet")
     .map((a) => (a === s.knownHosts ? dir.join("none") : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertStringIncludes(out.stderr, "warning: --insecure-skip-host-key-check");
   assert(!(await listDir(dir.path)).includes("none"));
@@ -183,7 +172,7 @@ Deno.test("sqlbk pull with a key the server does not know fails with the authent
   await placeBackup(s.remoteDir, NEW_A, { rows: 5 });
   const wrong = await keygen(dir.join("wrong_key"));
   const args = pullArgs(s, dir.join("p")).map((a) => (a === s.clientKey ? wrong : a));
-  const out = await sqlbk(args, { env: env(dir.path) });
+  const out = await sqlbk(args, { env: clientEnv(dir.path) });
   assertEquals(out.code, 1);
   assertStringIncludes(out.stderr, `Authentication as ${s.user}@127.0.0.1:${s.port} was rejected; tried: ${wrong}`);
   assertEquals(out.stderr.trim().split("\n").length, 1);
@@ -194,7 +183,7 @@ Deno.test("sqlbk pull exits 3 on a corrupted or truncated newest backup and keep
   await using dir = await tempDir();
   const local = dir.join("p");
   await placeBackup(s.remoteDir, OLD_A, { rows: 30 });
-  const first = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  const first = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(first.code, 0, first.stderr);
   const before = await Deno.readFile(join(local, OLD_A));
   const visible = async () => (await listDir(local)).filter((n) => !n.startsWith("."));
@@ -203,7 +192,7 @@ Deno.test("sqlbk pull exits 3 on a corrupted or truncated newest backup and keep
   // 1. Bytes flipped, with the server's sidecar: the checksum catches it.
   const newer = await placeBackup(s.remoteDir, NEW_A, { rows: 40 });
   await flipBytes(newer);
-  let out = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  let out = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(out.code, 3, out.stderr);
   assertStringIncludes(out.stderr, "failed verification");
   assertStringIncludes(out.stderr, "SHA-256");
@@ -212,7 +201,7 @@ Deno.test("sqlbk pull exits 3 on a corrupted or truncated newest backup and keep
 
   // 2. Bytes flipped, no sidecar: gunzip or integrity_check catches it; --keep-corrupt keeps it.
   await Deno.remove(`${newer}.sha256`);
-  out = await sqlbk(pullArgs(s, local, "--keep-corrupt"), { env: env(dir.path) });
+  out = await sqlbk(pullArgs(s, local, "--keep-corrupt"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 3, out.stderr);
   assertEquals(await visible(), [...kept, `${NEW_A}.corrupt`].sort());
   await Deno.remove(join(local, `${NEW_A}.corrupt`));
@@ -221,7 +210,7 @@ Deno.test("sqlbk pull exits 3 on a corrupted or truncated newest backup and keep
   await placeBackup(s.remoteDir, NEW_A, { rows: 40, sidecar: false });
   const data = await Deno.readFile(newer);
   await Deno.writeFile(newer, data.subarray(0, Math.floor(data.length * 0.6)));
-  out = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  out = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(out.code, 3, out.stderr);
   assertStringIncludes(out.stderr, "corrupt or truncated");
   assertEquals(await visible(), kept);
@@ -233,11 +222,11 @@ Deno.test("sqlbk pull --decompress publishes <database>-latest.db and --keep-las
   await using dir = await tempDir();
   const local = dir.join("p");
   await placeBackup(s.remoteDir, OLD_A, { rows: 11 });
-  let out = await sqlbk(pullArgs(s, local, "--decompress"), { env: env(dir.path) });
+  let out = await sqlbk(pullArgs(s, local, "--decompress"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertEquals((await describe(join(local, "app-latest.db"))).counts.items, 11);
   await placeBackup(s.remoteDir, NEW_A, { rows: 22 });
-  out = await sqlbk(pullArgs(s, local, "--decompress", "--keep-last", "1"), { env: env(dir.path) });
+  out = await sqlbk(pullArgs(s, local, "--decompress", "--keep-last", "1"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertEquals((await describe(join(local, "app-latest.db"))).counts.items, 22);
   assertEquals((await listDir(local)).filter((n) => !n.startsWith(".")), [NEW_A, `${NEW_A}.sha256`, "app-latest.db"]);
@@ -317,7 +306,7 @@ async function pullKilledMidTransfer(dir: TempDir, extra: string[]) {
   const { spawnSqlbk } = await import("./support/db.ts");
   const child = spawnSqlbk(
     pullArgs(s, local, "--concurrency", "1", "--chunk-size", "4096", "--timeout", "30s", ...extra),
-    { env: env(dir.path) },
+    { env: clientEnv(dir.path) },
   );
   let out: Deno.CommandOutput;
   try {
@@ -369,7 +358,7 @@ Deno.test("sqlbk pull --retries 0 fails cleanly on a dropped connection, and the
   assertEquals(kept, pauseAt);
   assert(kept > 0 && kept < size);
 
-  const out = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const out = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assertStringIncludes(out.stderr, `resuming ${NEW_A} at ${kept} of ${size} bytes`);
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));
@@ -387,7 +376,7 @@ Deno.test("sqlbk pull starts over when the remote file changed since the .partia
     join(local, `${NEW_A}.partial.json`),
     JSON.stringify({ remotePath: join(s.remoteDir, NEW_A), size: 1, mtime: 1 }),
   );
-  const out = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  const out = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   assert(!out.stderr.includes("resuming"));
   assertEquals(await Deno.readFile(join(local, NEW_A)), await Deno.readFile(archive));

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
-import { sqlbk, tempDir } from "./support/db.ts";
+import { jsonLines, sqlbk, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { startSshd } from "./support/sshd.ts";
 import { formatBackupName } from "../src/naming.ts";
@@ -18,10 +18,6 @@ async function placeAt(dir: string, backups: [string, number][], now = Date.now(
     names.push(name);
   }
   return names;
-}
-
-function jsonLines(stdout: string): Record<string, unknown>[] {
-  return stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
 }
 
 Deno.test("sqlbk status exits 0 when every database is fresh, 1 when one is stale or missing, from the names' times", async () => {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { listDir, run, sqlbk, sqlite3, tempDir } from "./support/db.ts";
+import { clientEnv, jsonLines, listDir, run, sqlbk, sqlite3, tempDir } from "./support/db.ts";
 import { placeBackup } from "./support/backups.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 import { sha256File } from "../src/hash.ts";
@@ -8,16 +8,6 @@ import { formatVerifiedMarker, parseVerifiedMarker, readVerifiedMarker } from ".
 import { parseSidecar } from "../src/verify.ts";
 
 const NAME = "app-2025-03-01T00-00-00Z-online.bck.gz";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
-
 /**
  * A gzip backup with its server sidecar of a database whose index no longer matches its
  * table: `quick_check` says ok, `integrity_check` finds the missing index entries.
@@ -69,7 +59,7 @@ Deno.test("a copy that passed only --check quick is verified again by a full pul
   await placeBrokenIndexBackup(s.remoteDir, dir.path);
   const local = dir.join("pulled");
 
-  const quick = await sqlbk(pullArgs(s, local, "--json", "--check", "quick"), { env: env(dir.path) });
+  const quick = await sqlbk(pullArgs(s, local, "--json", "--check", "quick"), { env: clientEnv(dir.path) });
   assertEquals(quick.code, 0, quick.stderr);
   assertEquals(jsonLines(quick.stdout)[0].check, "quick");
   assertEquals((await readVerifiedMarker(local, NAME))?.check, "quick");
@@ -77,10 +67,10 @@ Deno.test("a copy that passed only --check quick is verified again by a full pul
   assertEquals(jsonLines(listed.stdout).map((r) => [r.verified, r.verifiedCheck, r.checksum]), [[true, "quick", true]]);
 
   // Another quick pull skips it; the default (full) pull does not.
-  const again = await sqlbk(pullArgs(s, local, "--json", "--check", "quick"), { env: env(dir.path) });
+  const again = await sqlbk(pullArgs(s, local, "--json", "--check", "quick"), { env: clientEnv(dir.path) });
   assertEquals(again.code, 0, again.stderr);
   assertEquals(jsonLines(again.stdout)[0].skipped, true);
-  const full = await sqlbk(pullArgs(s, local), { env: env(dir.path) });
+  const full = await sqlbk(pullArgs(s, local), { env: clientEnv(dir.path) });
   assertEquals(full.code, 3, full.stderr);
   assertStringIncludes(full.stderr, "passed only the quick check");
   assertStringIncludes(full.stderr, "users_name");
@@ -105,7 +95,7 @@ Deno.test("a pull verifies a copy whose checksum file came from the server, and 
   await Deno.writeTextFile(join(local, `${NAME}.sha256`), `${hash}  ${NAME}\n`);
   const before = await sqlbk(["list", local]);
   assertStringIncludes(before.stdout.split("\n")[1], "checksum");
-  const first = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const first = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(first.code, 0, first.stderr);
   assertEquals([jsonLines(first.stdout)[0].skipped, jsonLines(first.stdout)[0].check], [false, "full"]);
   assertEquals(await readVerifiedMarker(local, NAME), { sha256: hash, check: "full" });
@@ -113,14 +103,14 @@ Deno.test("a pull verifies a copy whose checksum file came from the server, and 
   assertStringIncludes(after.stdout.split("\n")[1], "full");
 
   // Now verified and unchanged: skipped.
-  const second = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const second = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(jsonLines(second.stdout)[0].skipped, true);
 
   // Damaged in place (same size): fetched again, and the copy is whole again.
   const data = await Deno.readFile(join(local, NAME));
   data.fill(0, 100, 164);
   await Deno.writeFile(join(local, NAME), data);
-  const third = await sqlbk(pullArgs(s, local, "--json"), { env: env(dir.path) });
+  const third = await sqlbk(pullArgs(s, local, "--json"), { env: clientEnv(dir.path) });
   assertEquals(third.code, 0, third.stderr);
   assertStringIncludes(third.stderr, "changed since it was verified");
   assertEquals(jsonLines(third.stdout)[0].skipped, false);

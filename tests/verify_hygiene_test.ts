@@ -8,10 +8,9 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
-import { listDir, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
+import { DENO_DIR, listDir, run, sqlbk, sqlite3, type TempDir, tempDir } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
 
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 const WAL_NAME = "app-2025-05-01T00-00-00Z-online.bck.gz";
 const EMPTY_NAME = "app-2025-06-01T00-00-00Z-online.bck.gz";
 

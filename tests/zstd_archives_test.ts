@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { join } from "node:path";
-import { describe, listDir, run, sqlbk, tempDir } from "./support/db.ts";
+import { clientEnv, describe, jsonLines, listDir, run, sqlbk, tempDir } from "./support/db.ts";
 import { flipBytes, placeBackup } from "./support/backups.ts";
 import { makeDatabase } from "./support/db.ts";
 import { pullArgs, startSshd } from "./support/sshd.ts";
@@ -9,16 +9,6 @@ import { latestPerDatabase, parseBackupName, sidecarName, sidecarNames } from ".
 import { chooseLatest } from "../src/pull/pull.ts";
 
 const ZST = "app-2025-03-01T00-00-00Z-online.bck.zst";
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-
-function env(home: string): Record<string, string> {
-  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-}
-
 Deno.test("sqlbk backup --compression zstd publishes a .bck.zst that the zstd tool reads, with its sidecar", async () => {
   await using dir = await tempDir();
   const source = dir.join("app.db");
@@ -157,7 +147,7 @@ Deno.test("sqlbk pull fetches the newest backup across codecs, verifies a zstd a
   await placeBackup(s.remoteDir, "auth-2025-03-01T00-00-00Z-online.bck.gz", { rows: 5 });
   await placeBackup(s.remoteDir, "auth-2025-01-01T00-00-00Z-online.bck.zst", { rows: 5, compression: "zstd" });
   const local = dir.join("pulled");
-  let out = await sqlbk(pullArgs(s, local, "--json", "--jobs", "2"), { env: env(dir.path) });
+  let out = await sqlbk(pullArgs(s, local, "--json", "--jobs", "2"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 0, out.stderr);
   const rows = jsonLines(out.stdout);
   assertEquals(rows.map((r) => r.file), [ZST, "auth-2025-03-01T00-00-00Z-online.bck.gz"]);
@@ -170,7 +160,7 @@ Deno.test("sqlbk pull fetches the newest backup across codecs, verifies a zstd a
   // --decompress publishes the database from the zstd archive; --check quick says so.
   await Deno.remove(local, { recursive: true });
   out = await sqlbk(pullArgs(s, join(dir.path, "q"), "--db", "app", "--check", "quick", "--decompress"), {
-    env: env(dir.path),
+    env: clientEnv(dir.path),
   });
   assertEquals(out.code, 0, out.stderr);
   assertStringIncludes(out.stderr, "quick check only");
@@ -180,7 +170,7 @@ Deno.test("sqlbk pull fetches the newest backup across codecs, verifies a zstd a
   for (const sidecar of sidecarNames(ZST)) await Deno.remove(join(s.remoteDir, sidecar)).catch(() => {});
   const data = await Deno.readFile(join(s.remoteDir, ZST));
   await Deno.writeFile(join(s.remoteDir, ZST), data.subarray(0, data.length - 9));
-  out = await sqlbk(pullArgs(s, dir.join("bad"), "--db", "app"), { env: env(dir.path) });
+  out = await sqlbk(pullArgs(s, dir.join("bad"), "--db", "app"), { env: clientEnv(dir.path) });
   assertEquals(out.code, 3, out.stderr);
   assertStringIncludes(out.stderr, "zstd data is corrupt or truncated");
   assertEquals((await listDir(dir.join("bad"))).filter((n) => !n.startsWith(".")), []);

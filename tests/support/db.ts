@@ -157,3 +157,16 @@ export async function archives(dir: string): Promise<string[]> {
     throw err;
   }
 }
+
+/** The JSON objects of a command's one-object-per-line output. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+/** The Deno cache the tests' CLI runs share (a test's HOME must not hide it). */
+export const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+
+/** A clean environment for an ssh client: HOME in the test's temp dir (never the real ~/.ssh), no agent, the same Deno cache. */
+export function clientEnv(home: string): Record<string, string> {
+  return { HOME: home, SSH_AUTH_SOCK: "", DENO_DIR };
+}
