@@ -7,7 +7,7 @@
 import { parseFlags } from "../args.ts";
 import { formatBytes } from "../progress.ts";
 import { ConfigError, ExitCode } from "../../src/errors.ts";
-import { type BackupEntry, listRemoteBackups } from "../../src/pull/list.ts";
+import { type BackupEntry, listRemoteBackups, verifiedLabel } from "../../src/pull/list.ts";
 import { listLocal } from "../local_listing.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
 import { CONNECTION_FLAGS, CONNECTION_HELP, CONNECTION_NOTE, connectionOptions } from "./pull.ts";
@@ -76,7 +76,7 @@ export async function run(args: string[]): Promise<number> {
     r.time,
     r.strategy ?? "-",
     formatBytes(r.bytes),
-    r.verified === null ? "-" : r.verified ? (r.verifiedCheck ?? "yes") : r.checksum ? "checksum" : "no",
+    verifiedLabel(r),
     `${printable(r.file, Infinity)}${r.latest ? " *" : ""}`,
   ]);
   const head = ["DATABASE", "TIME", "STRATEGY", "SIZE", "VERIFIED", "FILE"];

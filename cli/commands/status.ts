@@ -13,7 +13,7 @@ import { loadConfig, type SqlbkConfig } from "../../src/config.ts";
 import { parseDuration } from "../../src/duration.ts";
 import { ConfigError, errorMessage, ExitCode } from "../../src/errors.ts";
 import { databaseStem } from "../../src/naming.ts";
-import { type BackupEntry, listBackups, listRemoteBackups } from "../../src/pull/list.ts";
+import { type BackupEntry, listBackups, listRemoteBackups, verifiedLabel } from "../../src/pull/list.ts";
 import { parsePullTable } from "../../src/pull/pull_config.ts";
 import { isRemoteTarget, parseTarget } from "../../src/pull/target.ts";
 import { renderStatusPage } from "../../src/monitor/html.ts";
@@ -101,13 +101,6 @@ function _locations(positionals: string[], cfg: SqlbkConfig | undefined): _Locat
   return out;
 }
 
-/** As `sqlbk list`'s VERIFIED: the check a pull's mark records, `checksum`, `no`, or `-` (unknown). */
-function _verifiedText(newest: DatabaseStatus["newest"]): string {
-  if (!newest || newest.verified === null) return "-";
-  if (newest.verified) return newest.verifiedCheck ?? "yes";
-  return newest.checksum ? "checksum" : "no";
-}
-
 function _table(rows: DatabaseStatus[]): string {
   const head = ["DATABASE", "STATE", "NEWEST", "AGE", "SIZE", "BACKUPS", "TOTAL", "VERIFIED", "LOCATION"];
   const body = rows.map((r) => [
@@ -118,7 +111,7 @@ function _table(rows: DatabaseStatus[]): string {
     r.newest ? formatBytes(r.newest.bytes) : "-",
     String(r.backups),
     formatBytes(r.totalBytes),
-    _verifiedText(r.newest),
+    verifiedLabel(r.newest),
     printable(r.location, Infinity),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));

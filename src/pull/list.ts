@@ -45,21 +45,50 @@ export interface BackupEntry {
 }
 
 /**
+ * The VERIFIED cell of `sqlbk list` and `sqlbk status`: the check a pull's mark records
+ * (`full`, `quick`), `checksum` for a file with only a checksum file beside it, `no`, or
+ * `-` when unknown (remote, or no backup).
+ *
+ * @example
+ * ```ts
+ * verifiedLabel({ verified: false, checksum: true }); // "checksum"
+ * ```
+ */
+export function verifiedLabel(
+  entry: Pick<BackupEntry, "verified" | "verifiedCheck" | "checksum"> | null | undefined,
+): string {
+  if (!entry || entry.verified === null) return "-";
+  if (entry.verified) return entry.verifiedCheck ?? "yes";
+  return entry.checksum ? "checksum" : "no";
+}
+
+/** What {@link backupEntries} knows besides the entries. */
+export interface ListingContext {
+  /**
+   * Local listings: every name in the directory (to see checksum files beside backups).
+   * Absent for a remote listing: `verified`, `verifiedCheck` and `checksum` are then null.
+   */
+  names?: Set<string>;
+  /** Local listings: the check each backup a pull verified passed, by file name. */
+  verifiedBy?: Map<string, CheckLevel>;
+  /** The time names from the future are judged against, Unix ms. Default: now. */
+  now?: number;
+}
+
+/**
  * Turns directory entries into a listing: backups only, grouped by database (sorted by
  * name), oldest first within each. The newest of each database that is not dated in the
  * future is marked `latest`.
  *
  * @example
  * ```ts
- * const rows = backupEntries([{ name: "app-20250701T103000Z.db", size: 10, mtime: 0, isFile: true }], null);
+ * const rows = backupEntries([{ name: "app-20250701T103000Z.db", size: 10, mtime: 0, isFile: true }]);
  * ```
  */
-export function backupEntries(
-  entries: RemoteEntry[],
-  sidecars: Set<string> | null,
-  now: number = Date.now(),
-  verifiedBy: Map<string, CheckLevel> = new Map(),
-): BackupEntry[] {
+export function backupEntries(entries: RemoteEntry[], context: ListingContext = {}): BackupEntry[] {
+  const sidecars = context.names ?? null;
+  const verifiedBy = context.verifiedBy ?? new Map<string, CheckLevel>();
+  const now = context.now ?? Date.now();
   const parsed = entries.filter((e) => e.isFile).map((e) => ({ e, p: parseBackupName(e.name) }))
     .filter((x): x is { e: RemoteEntry; p: NonNullable<ReturnType<typeof parseBackupName>> } => x.p !== null);
   parsed.sort((a, b) =>
@@ -106,7 +135,7 @@ export async function listBackups(dir: string): Promise<BackupEntry[]> {
     const mark = await readVerifiedMarker(dir, e.name).catch(() => null);
     if (mark) verifiedBy.set(e.name, mark.check);
   }
-  return backupEntries(entries, names, Date.now(), verifiedBy);
+  return backupEntries(entries, { names, verifiedBy });
 }
 
 /**
@@ -124,7 +153,7 @@ export async function listRemoteBackups(
   const t = typeof target === "string" ? parseTarget(target) : target;
   const session = await connectTarget(t, options);
   try {
-    return backupEntries(await session.list(t.remoteDir), null);
+    return backupEntries(await session.list(t.remoteDir));
   } finally {
     await session.close();
   }
