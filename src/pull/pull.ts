@@ -484,6 +484,16 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     if (offset > 0) o.log(`${database}: resuming ${name} at ${offset} of ${size} bytes`);
   }
   const resumedFrom = offset;
+  // The archive must fit with the same margin the decompression keeps: a server offering a
+  // huge file never fills this disk (the download reads at most the size it announced).
+  const short = freeSpaceShortfall(o.localDir, size - offset);
+  if (short) {
+    throw new Error(
+      `Cannot download "${name}" (${formatBytes(size - offset)} to go) into "${o.localDir}": it would leave less ` +
+        `than ${formatBytes(short.margin)} free there (${formatBytes(short.free)} free; sqlbk keeps the smaller of ` +
+        `256 MiB and 5% of the file system free): free some space there`,
+    );
+  }
   try {
     await Deno.writeTextFile(statePath, JSON.stringify({ remotePath, size, mtime: entry.mtime }));
   } catch (err) {
@@ -526,17 +536,6 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
       });
     }
     let hashed = offset;
-
-    // The archive must fit with the same margin the decompression keeps: a server offering a
-    // huge file never fills this disk (the download reads at most the size it announced).
-    const short = freeSpaceShortfall(o.localDir, size - offset);
-    if (short) {
-      throw new Error(
-        `Cannot download "${name}" (${formatBytes(size - offset)} to go) into "${o.localDir}": it would leave less ` +
-          `than ${formatBytes(short.margin)} free there (${formatBytes(short.free)} free; sqlbk keeps the smaller of ` +
-          `256 MiB and 5% of the file system free): free some space there`,
-      );
-    }
 
     // Download, retrying dropped connections and resuming where it stopped.
     for (let attempt = 0;; attempt++) {
