@@ -108,28 +108,17 @@ export async function benchBackup(args: string[]): Promise<void> {
   const results: Timed[] = [];
   const sqlbkRun = (name: string, dir: string, flags: string[]) =>
     timed(name, [...sqlbk, "backup", src, "-q", "-d", join(run, dir), ...flags], () => sizeOfArchive(join(run, dir)));
-  results.push(await sqlbkRun("sqlbk backup online (sleep 0s)", "online", ["-s", "online", "--sleep-interval", "0s"]));
+  const online = ["-s", "online", "--sleep-interval", "0s"];
+  const zstd = ["--compression", "zstd"];
+  results.push(await sqlbkRun("sqlbk backup online (sleep 0s)", "online", online));
   results.push(await sqlbkRun("sqlbk backup vacuum", "vacuum", ["-s", "vacuum"]));
-  results.push(
-    await sqlbkRun("sqlbk backup online (sleep 0s), zstd", "online-zstd", [
-      "-s",
-      "online",
-      "--sleep-interval",
-      "0s",
-      "--compression",
-      "zstd",
-    ]),
-  );
-  results.push(await sqlbkRun("sqlbk backup vacuum, zstd", "vacuum-zstd", ["-s", "vacuum", "--compression", "zstd"]));
+  results.push(await sqlbkRun("sqlbk backup online (sleep 0s), zstd", "online-zstd", [...online, ...zstd]));
+  results.push(await sqlbkRun("sqlbk backup vacuum, zstd", "vacuum-zstd", ["-s", "vacuum", ...zstd]));
   // Without the snapshot check (check = "none"): what the copy and compression alone cost.
   results.push(
     await sqlbkRun("sqlbk backup online (sleep 0s), zstd, --check none", "online-zstd-nocheck", [
-      "-s",
-      "online",
-      "--sleep-interval",
-      "0s",
-      "--compression",
-      "zstd",
+      ...online,
+      ...zstd,
       "--check",
       "none",
     ]),
