@@ -15,6 +15,12 @@
  * one isolate, no Workers needed. A part passes only when it returns exactly one row,
  * `ok`; the check passes only when every part does.
  *
+ * Splitting pays only when there are cores to spread the parts over and no one table
+ * holds the work: `quick_check` re-reads every page that table's part reads. With one
+ * connection (`jobs: 1`), or when one table holds at least 90% of the estimated work
+ * (rows × (1 + indexes)), the check is the single `PRAGMA integrity_check` itself, on one
+ * connection given the page cache of all the connections it replaces (at most 4).
+ *
  * @module
  */
 
@@ -38,7 +44,8 @@ export interface CheckOptions {
   /**
    * Page cache of each connection, in MiB. Default 16: the index cross-checks look rows up
    * in every index, and with SQLite's default 2 MiB the index pages keep being evicted
-   * (measured: a 258 MiB database checked 30-40% faster with 16 MiB; more did not help).
+   * (measured: a 258 MiB database checked 30-40% faster with 16 MiB). The single
+   * `PRAGMA integrity_check` (see the module doc) gets this times min(jobs, 4).
    */
   cacheMiB?: number;
   /** Interrupts every connection; the promise rejects with the signal's reason. */
@@ -57,7 +64,10 @@ export interface CheckResult {
   durationMs: number;
   /** Connections used. */
   jobs: number;
-  /** Statements run: `quick_check` plus one `integrity_check(TABLE)` per table for `full`. */
+  /**
+   * Statements run: 1 for `quick`; for `full`, `quick_check` plus one `integrity_check(TABLE)`
+   * per table, or 1 when the single `PRAGMA integrity_check` ran instead (see the module doc).
+   */
   parts: number;
 }
 
@@ -69,38 +79,62 @@ export function defaultJobs(): number {
 
 interface _Part {
   sql: string;
-  /** Estimated cost; larger runs first. */
+  /** Estimated cost (NaN when unknown); larger runs first. */
   cost: number;
+}
+
+/** Share of the estimated work one table must hold for the single pragma to run instead of the split. */
+const _DOMINANT = 0.9;
+/** Connections whose page cache the single pragma may take over. */
+const _MAX_CACHE_SHARES = 4;
+
+/**
+ * True when one `PRAGMA integrity_check` beats the split: one connection only, or one
+ * table holding nearly all the work (then `quick_check` would only re-read its pages).
+ * A table of unknown size (WITHOUT ROWID) keeps the split.
+ */
+function _singleStatement(tables: _Part[], jobs: number): boolean {
+  if (jobs === 1 || tables.length <= 1) return true;
+  if (tables.some((t) => !Number.isFinite(t.cost))) return false;
+  const total = tables.reduce((sum, t) => sum + t.cost, 0);
+  return total === 0 || Math.max(...tables.map((t) => t.cost)) >= _DOMINANT * total;
 }
 
 function _quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** The parts of a check, largest first (quick_check first: it reads the whole file). */
-function _plan(db: Database, level: CheckLevel, maxMessages: number): _Part[] | null {
+/**
+ * The parts of a check, largest first (quick_check first: it reads the whole file), or
+ * the single pragma (see {@link _singleStatement}).
+ */
+function _plan(db: Database, level: CheckLevel, maxMessages: number, jobs: number): _Part[] | null {
   const pages = Number(Object.values(db.query("PRAGMA page_count")[0] ?? {})[0] ?? 0);
   if (!(pages >= 1)) return null;
   const parts: _Part[] = [{ sql: `PRAGMA quick_check(${maxMessages})`, cost: Infinity }];
   if (level === "quick") return parts;
-  const tables = db.query(
+  const tables: _Part[] = [];
+  const schema = db.query(
     `SELECT name, sql FROM sqlite_schema WHERE type = 'table'`,
   );
-  for (const row of tables) {
+  for (const row of schema) {
     const name = String(row.name);
     if (/^\s*create\s+virtual\s/i.test(String(row.sql ?? ""))) continue; // checked through its shadow tables
     const indexes = db.query(`SELECT count(*) AS n FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?`, [name]);
     const withIndexes = 1 + Number(indexes[0]?.n ?? 0);
     let rows: number;
     try {
-      // max(rowid) is a b-tree descent, not a scan: a cheap size estimate.
-      rows = Number(db.query(`SELECT max(rowid) AS n FROM ${_quote(name)}`)[0]?.n ?? 0);
+      // max(rowid) is a b-tree descent, not a scan: a cheap size estimate. NOT INDEXED: a
+      // damaged index must not skew it.
+      rows = Number(db.query(`SELECT max(rowid) AS n FROM ${_quote(name)} NOT INDEXED`)[0]?.n ?? 0);
     } catch {
-      rows = Number.MAX_SAFE_INTEGER; // WITHOUT ROWID: size unknown, so it goes first
+      rows = NaN; // WITHOUT ROWID: size unknown, so it goes first
     }
-    parts.push({ sql: `PRAGMA integrity_check(${_quote(name)})`, cost: rows * withIndexes });
+    tables.push({ sql: `PRAGMA integrity_check(${_quote(name)})`, cost: rows * withIndexes });
   }
-  return parts.sort((a, b) => b.cost - a.cost);
+  if (_singleStatement(tables, jobs)) return [{ sql: `PRAGMA integrity_check(${maxMessages})`, cost: Infinity }];
+  const rank = (p: _Part) => Number.isNaN(p.cost) ? Number.MAX_VALUE : p.cost;
+  return [...parts, ...tables.sort((a, b) => rank(b) - rank(a))];
 }
 
 function _failed(level: CheckLevel, started: number, messages: string[], jobs: number, parts: number): CheckResult {
@@ -147,7 +181,7 @@ export async function checkDatabase(path: string, options: CheckOptions = {}): P
   try {
     let plan: _Part[] | null;
     try {
-      plan = _plan(open(), level, maxMessages);
+      plan = _plan(open(), level, maxMessages, jobs);
     } catch (err) {
       if (err instanceof SqliteError) return _failed(level, started, [err.message], 1, 0);
       throw err;
@@ -177,6 +211,11 @@ export async function checkDatabase(path: string, options: CheckOptions = {}): P
       }
     };
     const lanes = Math.min(jobs, parts.length);
+    // The single pragma gets the page cache of the connections it replaces (its index
+    // cross-checks look rows up all over the indexes; quick_check reads each page once).
+    if (level === "full" && parts.length === 1) {
+      connections[0].exec(`PRAGMA cache_size=-${cacheKiB * Math.min(jobs, _MAX_CACHE_SHARES)}`);
+    }
     await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i === 0 ? connections[0] : null)));
     signal?.throwIfAborted();
     // quick_check's findings first (it is parts[0]), then each table's that quick_check did

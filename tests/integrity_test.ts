@@ -33,9 +33,9 @@ Deno.test("checkDatabase() passes a sound database with 1, 2 and 8 connections, 
   for (const jobs of [1, 2, 8]) {
     const full = await checkDatabase(path, { jobs });
     assertEquals([full.ok, full.level, full.messages], [true, "full", []], `jobs ${jobs}`);
-    // quick_check plus one integrity_check(TABLE) per table (users, posts, tags).
-    assertEquals(full.parts, 4);
-    assertEquals(full.jobs, Math.min(jobs, 4));
+    // quick_check plus one integrity_check(TABLE) per table (users, posts, tags); with one
+    // connection, the single PRAGMA integrity_check.
+    assertEquals([full.parts, full.jobs], jobs === 1 ? [1, 1] : [4, Math.min(jobs, 4)], `jobs ${jobs}`);
     const quick = await checkDatabase(path, { jobs, level: "quick" });
     assertEquals([quick.ok, quick.level, quick.parts], [true, "quick", 1]);
   }
@@ -71,6 +71,39 @@ Deno.test("checkDatabase() reports the index cross-check findings quick_check mi
   assertEquals(parallel.ok, false);
   assertEquals(parallel.messages, single.messages);
   assertStringIncludes(parallel.messages[0], "missing from index users_name");
+});
+
+Deno.test("checkDatabase() runs the single PRAGMA integrity_check when one table holds 90% of the work, and it still finds a broken index", async () => {
+  await using dir = await tempDir();
+  const path = dir.join("one.db");
+  // big: 5000 rows and one index (10000); small: 500 rows and one index (1000): 91%.
+  await sqlite3(
+    path,
+    `CREATE TABLE big (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX big_name ON big(name);
+CREATE TABLE small (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX small_name ON small(name);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) INSERT INTO big SELECT x, 'n' || x FROM c;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500) INSERT INTO small SELECT x, 'n' || x FROM c;`,
+  );
+  const sound = await checkDatabase(path, { jobs: 2 });
+  assertEquals([sound.ok, sound.parts, sound.jobs], [true, 1, 1]);
+  // Below the share, the split runs: quick_check and one part per table.
+  await sqlite3(
+    path,
+    `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500) INSERT INTO small SELECT 500 + x, 'm' || x FROM c;`,
+  );
+  const split = await checkDatabase(path, { jobs: 2 });
+  assertEquals([split.ok, split.parts, split.jobs], [true, 3, 2]);
+  // The index entries of big's rows point at other rows: only the index cross-check sees it.
+  await sqlite3(
+    path,
+    `PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX big_name ON big(id)' WHERE name = 'big_name';`,
+  );
+  await sqlite3(path, `DELETE FROM small WHERE id > 500;`);
+  const single = await integrityCheck(path);
+  const broken = await checkDatabase(path, { jobs: 2 });
+  assertEquals([broken.ok, broken.parts], [false, 1]);
+  assertEquals(broken.messages, single.messages);
+  assertEquals((await checkDatabase(path, { level: "quick" })).ok, true);
 });
 
 Deno.test("checkDatabase() fails an empty file and a file that is not a database without throwing", async () => {
