@@ -8,7 +8,10 @@
  * - `PRAGMA quick_check`: the whole file's page accounting (freelist, pages never used or
  *   used twice), every b-tree's structure, records, NOT NULL and CHECK constraints;
  * - `PRAGMA integrity_check(TABLE)` for each table: that table and its indexes, with the
- *   index cross-checks and UNIQUE constraints; the largest tables first.
+ *   index cross-checks and UNIQUE constraints.
+ *
+ * The parts run largest first by an estimate (rows × (1 + indexes) for a table, pages for
+ * quick_check), so the longest never starts last.
  *
  * Every connection steps its statement with the binding's nonblocking calls, which run
  * on Deno's FFI threads: several connections awaiting a step at once run in parallel from
@@ -105,13 +108,20 @@ function _quote(name: string): string {
 }
 
 /**
- * The parts of a check, largest first (quick_check first: it reads the whole file), or
- * the single pragma (see {@link _singleStatement}).
+ * quick_check's cost per page in the unit of a table part's (one row looked up in one
+ * b-tree): measured on this project's bench databases, a page took about 4.4 µs to
+ * quick-check and a row-and-index pair 0.8 µs to cross-check.
+ */
+const _QUICK_COST_PER_PAGE = 5.5;
+
+/**
+ * The parts of a check, quick_check first (its findings are reported first), then the
+ * tables in schema order (they run largest first: {@link _runOrder}); or the single pragma (see {@link _singleStatement}).
  */
 function _plan(db: Database, level: CheckLevel, maxMessages: number, jobs: number): _Part[] | null {
   const pages = Number(Object.values(db.query("PRAGMA page_count")[0] ?? {})[0] ?? 0);
   if (!(pages >= 1)) return null;
-  const parts: _Part[] = [{ sql: `PRAGMA quick_check(${maxMessages})`, cost: Infinity }];
+  const parts: _Part[] = [{ sql: `PRAGMA quick_check(${maxMessages})`, cost: pages * _QUICK_COST_PER_PAGE }];
   if (level === "quick") return parts;
   const tables: _Part[] = [];
   const schema = db.query(
@@ -133,8 +143,16 @@ function _plan(db: Database, level: CheckLevel, maxMessages: number, jobs: numbe
     tables.push({ sql: `PRAGMA integrity_check(${_quote(name)})`, cost: rows * withIndexes });
   }
   if (_singleStatement(tables, jobs)) return [{ sql: `PRAGMA integrity_check(${maxMessages})`, cost: Infinity }];
+  return [...parts, ...tables];
+}
+
+/**
+ * The order the lanes take the parts in: largest estimated cost first, so the longest
+ * part never starts last (quick_check, often the smallest, fills in at the end).
+ */
+function _runOrder(parts: _Part[]): number[] {
   const rank = (p: _Part) => Number.isNaN(p.cost) ? Number.MAX_VALUE : p.cost;
-  return [...parts, ...tables.sort((a, b) => rank(b) - rank(a))];
+  return parts.map((_, i) => i).sort((a, b) => rank(parts[b]) - rank(parts[a]) || a - b);
 }
 
 function _failed(level: CheckLevel, started: number, messages: string[], jobs: number, parts: number): CheckResult {
@@ -191,10 +209,11 @@ export async function checkDatabase(path: string, options: CheckOptions = {}): P
     }
     const parts = plan;
     const found: string[][] = parts.map(() => []);
+    const order = _runOrder(parts);
     let next = 0;
     const lane = async (db: Database | null) => {
       while (next < parts.length) {
-        const index = next++;
+        const index = order[next++];
         try {
           db ??= open();
           const rows = await db.queryAsync(parts[index].sql);
