@@ -66,6 +66,7 @@ export {
 export { formatDuration, parseDuration } from "./src/duration.ts";
 export {
   type BackupName,
+  type BackupNameOptions,
   databaseStem,
   formatBackupName,
   groupByDatabase,
@@ -87,6 +88,7 @@ export {
   type Codec,
   codecOfName,
   compressFile,
+  type CompressFileOptions,
   type CompressOptions,
   type CompressResult,
   detectFormat,

@@ -202,7 +202,7 @@ async function bench(sshd: Sshd, work: string, kind: string): Promise<void> {
     const t0 = performance.now();
     {
       await using session = await connectSftp(sshdConnectOptions(sshd));
-      await downloadRange(session, remote, local, { size });
+      await downloadRange(session, remote, { localPath: local, size });
     }
     results.transfer.push(performance.now() - t0);
     await Deno.remove(local);
@@ -285,7 +285,9 @@ async function _transferOf(dir: string) {
       const t0 = performance.now();
       {
         await using session = await transport.connectSftp(sshdConnectOptions(sshd));
-        await download.downloadRange(session, remote, local, { size });
+        // Trees from before the options object took the local path take it positionally.
+        if (download.downloadRange.length === 4) await download.downloadRange(session, remote, local, { size });
+        else await download.downloadRange(session, remote, { localPath: local, size });
       }
       const ms = performance.now() - t0;
       await Deno.remove(local);

@@ -29,7 +29,7 @@ try {
   for (const cipher of ciphers) {
     await using session = await connectSftp({ ...sshdConnectOptions(sshd), sshOptions: [`Ciphers=${cipher}`] });
     const t0 = performance.now();
-    await downloadRange(session, remote, local, { size });
+    await downloadRange(session, remote, { localPath: local, size });
     const ms = performance.now() - t0;
     console.log(
       `sqlbk download only, ${session.cipher.padEnd(30)} ${(ms / 1000).toFixed(2)} s  ${mibps(ms)}`,

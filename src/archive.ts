@@ -72,7 +72,7 @@ export async function publishArchive(
   try {
     let result;
     try {
-      result = await compressFile(codecOfName(finalPath) ?? "gzip", snapshotPath, file, options);
+      result = await compressFile(snapshotPath, file, { ...options, codec: codecOfName(finalPath) ?? "gzip" });
       await file.sync();
     } finally {
       file.close();

@@ -232,7 +232,10 @@ export async function runBackup(
         files: lock.swept,
       });
     }
-    const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, cfg.strategy, cfg.compression);
+    const file = formatBackupName(databaseStem(cfg.sourcePath), startTime, {
+      strategy: cfg.strategy,
+      codec: cfg.compression,
+    });
     const finalPath = join(cfg.backupDir, file);
     await assertNameFree(finalPath); // before the snapshot, so a taken name costs no work
     snapshot = resolve(cfg.backupDir, snapshotTempName(databaseStem(cfg.sourcePath)));
@@ -314,7 +317,10 @@ export async function runBackup(
         { ...fields, keepLast: cfg.keepLast },
       );
     } else {
-      deleted = await applyRetention(cfg.backupDir, databaseStem(cfg.sourcePath), cfg.keepLast, { protect: file });
+      deleted = await applyRetention(cfg.backupDir, databaseStem(cfg.sourcePath), {
+        keepLast: cfg.keepLast,
+        protect: file,
+      });
     }
     const result: BackupResult = {
       database: cfg.name,

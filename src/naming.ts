@@ -62,19 +62,28 @@ export function databaseStem(sourcePath: string): string {
   return dot > 0 ? base.slice(0, dot) : base;
 }
 
+/** Options for {@link formatBackupName}. */
+export interface BackupNameOptions {
+  /** The strategy the name carries (`online`, `vacuum`, ...). Required: no default. */
+  strategy: string;
+  /** The archive's codec, which picks the extension (`.bck.gz`, `.bck.zst`). Default: `"gzip"`. */
+  codec?: Codec;
+}
+
 /**
  * The name a backup is published under: `<stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz`,
  * or `.bck.zst` for a zstd archive.
  *
  * @example
  * ```ts
- * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "vacuum");
+ * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), { strategy: "vacuum" });
  * // "app-2025-07-01T10-30-00Z-vacuum.bck.gz"
- * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "online", "zstd");
+ * formatBackupName("app", new Date("2025-07-01T10:30:00Z"), { strategy: "online", codec: "zstd" });
  * // "app-2025-07-01T10-30-00Z-online.bck.zst"
  * ```
  */
-export function formatBackupName(stem: string, time: Date, strategy: string, codec: Codec = "gzip"): string {
+export function formatBackupName(stem: string, time: Date, options: BackupNameOptions): string {
+  const { strategy, codec = "gzip" } = options;
   if (stem === "" || /[\\/]/.test(stem)) throw new Error(`Invalid database name "${stem}": it must be a file name`);
   return `${stem}-${formatTimestamp(time)}-${strategy}.bck${CODEC_EXTENSIONS[codec]}`;
 }

@@ -14,6 +14,11 @@ import { removeIfExists } from "./fs.ts";
 
 /** Options for {@link applyRetention}. */
 export interface RetentionOptions {
+  /**
+   * How many backups of the database to keep (the protected one counts among them);
+   * 0 keeps everything. Required: no default.
+   */
+  keepLast: number;
   /** A file that is never deleted (the backup just written), whatever its timestamp. */
   protect?: string;
   /** Which name grammars count. Default: only sqlbk's own (`dashed`). */
@@ -23,21 +28,20 @@ export interface RetentionOptions {
 }
 
 /**
- * Deletes the oldest backups of `database` in `dir` so that at most `keepLast` remain
- * (the protected one counts among them). `keepLast` 0 keeps everything. Returns the
- * names deleted, oldest first.
+ * Deletes the oldest backups of `database` in `dir` so that at most `options.keepLast`
+ * remain (the protected one counts among them). `keepLast` 0 keeps everything. Returns
+ * the names deleted, oldest first.
  *
  * @example
  * ```ts
- * const deleted = await applyRetention("backups", "app", 7, { protect: "app-2025-07-01T10-30-00Z-vacuum.bck.gz" });
+ * const deleted = await applyRetention("backups", "app", {
+ *   keepLast: 7,
+ *   protect: "app-2025-07-01T10-30-00Z-vacuum.bck.gz",
+ * });
  * ```
  */
-export async function applyRetention(
-  dir: string,
-  database: string,
-  keepLast: number,
-  options: RetentionOptions = {},
-): Promise<string[]> {
+export async function applyRetention(dir: string, database: string, options: RetentionOptions): Promise<string[]> {
+  const { keepLast } = options;
   if (keepLast <= 0) return [];
   const grammars = options.grammars ?? ["dashed"];
   const mine: BackupName[] = [];

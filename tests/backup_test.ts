@@ -193,8 +193,8 @@ Deno.test("applyRetention() never deletes the protected backup even when newer o
     "app-2025-07-03T10-00-00Z-online.bck.gz",
   ];
   for (const name of names) await Deno.writeTextFile(dir.join(name), "x");
-  const deleted = await applyRetention(dir.path, "app", 1, { protect: names[0] });
+  const deleted = await applyRetention(dir.path, "app", { keepLast: 1, protect: names[0] });
   assertEquals(deleted, [names[1], names[2]]);
   assertEquals(await listDir(dir.path), [names[0]]);
-  assertEquals(await applyRetention(dir.path, "app", 0), []);
+  assertEquals(await applyRetention(dir.path, "app", { keepLast: 0 }), []);
 });

@@ -58,7 +58,7 @@ Deno.test("server keep_last never deletes a genuine backup because of names date
   const archives = (await listDir(backupDir)).filter((n) => n.endsWith(".bck.gz"));
   assertEquals(archives, [...published.slice(1), ...FUTURE].sort(), "the two newest genuine ones are kept");
   // applyRetention() directly: the future names count for nothing.
-  assertEquals(await applyRetention(backupDir, "app", 1, { protect: published[2] }), [published[1]]);
+  assertEquals(await applyRetention(backupDir, "app", { keepLast: 1, protect: published[2] }), [published[1]]);
 
   // list and status: the newest is the newest genuine backup.
   const list = await sqlbk(["list", backupDir, "--json"]);

@@ -130,7 +130,7 @@ Deno.test("sendHeartbeat() never rejects, and heartbeatUrl() keeps the query str
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close(); // nothing listens there now
-  const r = await sendHeartbeat(`http://127.0.0.1:${port}/x`, true, "body", { timeoutMs: 5000 });
+  const r = await sendHeartbeat(`http://127.0.0.1:${port}/x`, { success: true, body: "body", timeoutMs: 5000 });
   assertEquals(r.ok, false);
   assert(r.error && r.error.length > 0);
 });

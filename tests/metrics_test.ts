@@ -60,7 +60,7 @@ Deno.test("--metrics-file merges backup and status runs across databases and run
   assert(value(after3, "sqlbk_last_attempt_timestamp_seconds", appLabels)! >= appSuccess);
 
   // Run 4: status adds the newest backup's age, next to the backup series.
-  const old = formatBackupName("legacy", new Date(Date.now() - 30 * 3_600_000), "online");
+  const old = formatBackupName("legacy", new Date(Date.now() - 30 * 3_600_000), { strategy: "online" });
   await placeBackup(backups, old, { rows: 10 });
   const status = await sqlbk(["status", backups, "--metrics-file", metrics]);
   assertEquals(status.code, 1, status.stderr);

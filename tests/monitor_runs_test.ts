@@ -101,10 +101,16 @@ Deno.test("sqlbk pull --metrics-file and --heartbeat-url report each database, a
   const hc = recorder();
   try {
     const hour = 3_600_000;
-    await placeBackup(server.remoteDir, formatBackupName("app", new Date(Date.now() - hour), "online"), { rows: 30 });
-    await placeBackup(server.remoteDir, formatBackupName("auth", new Date(Date.now() - 2 * hour), "vacuum"), {
-      rows: 20,
+    await placeBackup(server.remoteDir, formatBackupName("app", new Date(Date.now() - hour), { strategy: "online" }), {
+      rows: 30,
     });
+    await placeBackup(
+      server.remoteDir,
+      formatBackupName("auth", new Date(Date.now() - 2 * hour), { strategy: "vacuum" }),
+      {
+        rows: 20,
+      },
+    );
     const metrics = dir.join("pull.prom");
     const to = dir.join("pulled");
     const env = { SSH_AUTH_SOCK: "" };

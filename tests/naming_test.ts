@@ -11,12 +11,12 @@ import {
 
 Deno.test("formatBackupName() writes <stem>-<YYYY-MM-DDTHH-MM-SSZ>-<strategy>.bck.gz in UTC", () => {
   assertEquals(
-    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "vacuum"),
+    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), { strategy: "vacuum" }),
     "app-2025-07-01T10-30-00Z-vacuum.bck.gz",
   );
   assertEquals(formatTimestamp(new Date("2025-07-01T12:30:05+02:00")), "2025-07-01T10-30-05Z");
-  assertThrows(() => formatBackupName("", new Date(), "online"));
-  assertThrows(() => formatBackupName("a/b", new Date(), "online"));
+  assertThrows(() => formatBackupName("", new Date(), { strategy: "online" }));
+  assertThrows(() => formatBackupName("a/b", new Date(), { strategy: "online" }));
 });
 
 Deno.test("databaseStem() drops only the last extension", () => {
@@ -89,7 +89,7 @@ Deno.test("latestPerDatabase() picks by timestamp, not by sorting names", () => 
 
 Deno.test("the name grammars read .bck.zst as zstd and .bck.gz as gzip, and only those", () => {
   assertEquals(
-    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), "online", "zstd"),
+    formatBackupName("app", new Date("2025-07-01T10:30:00Z"), { strategy: "online", codec: "zstd" }),
     "app-2025-07-01T10-30-00Z-online.bck.zst",
   );
   const cases: [string, string | null, BackupName["grammar"] | null][] = [

@@ -81,7 +81,7 @@ Deno.test("sqlbk restore --probe refuses to write a database whose probe fails",
 Deno.test("sqlbk pull --probe verifies each download with the probes before publishing it", async () => {
   await using server = await startSshd();
   await using dir = await tempDir();
-  const name = formatBackupName("app", new Date(Date.now() - 3_600_000), "online");
+  const name = formatBackupName("app", new Date(Date.now() - 3_600_000), { strategy: "online" });
   await placeBackup(server.remoteDir, name, { rows: 40 });
   const env = { SSH_AUTH_SOCK: "" };
   const to = dir.join("pulled");

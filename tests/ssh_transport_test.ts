@@ -90,7 +90,10 @@ Deno.test("a download survives server-initiated re-keying (RekeyLimit 1M) and ma
   const expected = await randomFile(remote, size);
   await using session = await connectSftp(options(s));
   const local = join(dir.path, "blob");
-  assertEquals(await downloadRange(session, remote, local, { size, chunkSize: 65536, concurrency: 16 }), size);
+  assertEquals(
+    await downloadRange(session, remote, { localPath: local, size, chunkSize: 65536, concurrency: 16 }),
+    size,
+  );
   assertEquals(await sha256(local), expected);
   // The session is still usable after the re-keys.
   assertEquals((await session.stat(remote)).size, size);
@@ -118,7 +121,7 @@ for (
     if (cipher) assertStringIncludes(session.cipher, cipher);
     if (cipher === "aes") assert(/^aes\d+-ctr$/.test(session.cipher), session.cipher);
     const local = join(dir.path, "blob");
-    assertEquals(await downloadRange(session, remote, local, { size }), size);
+    assertEquals(await downloadRange(session, remote, { localPath: local, size }), size);
     assertEquals(await sha256(local), expected);
   });
 }
@@ -174,7 +177,8 @@ Deno.test("a server that stops answering mid-download fails the download as a re
   const started = Date.now();
   try {
     const err = await assertRejects(() =>
-      downloadRange(session, remote, local, {
+      downloadRange(session, remote, {
+        localPath: local,
         size,
         stallTimeoutMs: 1000,
         concurrency: 2,
@@ -257,7 +261,7 @@ Deno.test("OpenSSH's sftp server reports its limits, and the download reads 2611
     sizes.push(length);
     read(handle, buffer, offset, length, position, cb);
   };
-  assertEquals(await downloadRange(session, remote, local, { size }), size);
+  assertEquals(await downloadRange(session, remote, { localPath: local, size }), size);
   assertEquals(await sha256(local), hash);
   assertEquals(sizes, [261120, 261120, 261120, 7]);
 });

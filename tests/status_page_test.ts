@@ -31,10 +31,12 @@ Deno.test("sqlbk status --html writes a self-contained page that headless Chromi
   const now = Date.now();
   // A nightly app backup with one missed night and a sudden size drop at the end.
   for (const daysAgo of [9, 8, 7, 6, 4, 3, 2, 1]) {
-    const name = formatBackupName("app", new Date(now - daysAgo * 24 * HOUR + (daysAgo % 3) * 600_000), "online");
+    const name = formatBackupName("app", new Date(now - daysAgo * 24 * HOUR + (daysAgo % 3) * 600_000), {
+      strategy: "online",
+    });
     await placeBackup(backups, name, { rows: daysAgo === 1 ? 20 : 400 + daysAgo * 50 });
   }
-  await placeBackup(backups, formatBackupName(EVIL, new Date(now - 40 * HOUR), "vacuum"), { rows: 10 });
+  await placeBackup(backups, formatBackupName(EVIL, new Date(now - 40 * HOUR), { strategy: "vacuum" }), { rows: 10 });
   const config = dir.join("sqlbk.toml");
   await Deno.writeTextFile(
     config,

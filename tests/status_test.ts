@@ -13,7 +13,9 @@ const HOUR = 3_600_000;
 async function placeAt(dir: string, backups: [string, number][], now = Date.now()): Promise<string[]> {
   const names: string[] = [];
   for (const [db, hoursAgo] of backups) {
-    const name = formatBackupName(db, new Date(Math.floor((now - hoursAgo * HOUR) / 1000) * 1000), "online");
+    const name = formatBackupName(db, new Date(Math.floor((now - hoursAgo * HOUR) / 1000) * 1000), {
+      strategy: "online",
+    });
     await placeBackup(dir, name, { rows: 50 });
     names.push(name);
   }

@@ -13,15 +13,15 @@ import { writeAll } from "../fs.ts";
 
 /** Options every compressor takes. */
 export interface CompressOptions {
-  /** The codec's level (see {@link ./codec.ts}'s `CODECS` for ranges and defaults). */
+  /** The codec's level (ranges in `LEVELS`). Default: the codec's default, gzip 6 and zstd 3. */
   level?: number;
   /** Worker threads compressing blocks. Default: the number of cores, at most 8. */
   workers?: number;
   /** Input block size in bytes. Default: the codec's (gzip 1 MiB, zstd 4 MiB). */
   blockSize?: number;
-  /** Stops compression between blocks; the promise rejects with the signal's reason. */
+  /** Stops compression between blocks; the promise rejects with the signal's reason. Default: none. */
   signal?: AbortSignal;
-  /** Called after each block with input bytes read so far and the input size. */
+  /** Called after each block with input bytes read so far and the input size. Default: none. */
   onProgress?: (readBytes: number, totalBytes: number) => void;
   /**
    * Flush written data to disk (fdatasync) every this many output bytes, so the final
@@ -153,17 +153,30 @@ class _Pool {
   }
 }
 
+/** Options for {@link compressBlocks}: the codec's framing, and the {@link CompressOptions}. */
+export interface BlockCompressOptions extends CompressOptions {
+  /** The codec's framing around the blocks (level and block size already chosen). Required: no default. */
+  framing: BlockFraming;
+}
+
 /**
  * Compresses the file at `inputPath` into `output` (an open file, written from its
- * current position) with `framing`, hashing the compressed bytes with SHA-256. Every read
- * and write error is thrown; the caller fsyncs and closes `output`.
+ * current position) with `options.framing`, hashing the compressed bytes with SHA-256.
+ * Every read and write error is thrown; the caller fsyncs and closes `output`.
+ *
+ * @example
+ * ```ts
+ * const out = await Deno.open("app.db.zst", { write: true, createNew: true });
+ * await compressBlocks("app.db", out, { framing: { codec: "zstd", level: 3, blockSize: 4 << 20 } });
+ * out.close();
+ * ```
  */
 export async function compressBlocks(
   inputPath: string,
   output: Deno.FsFile,
-  framing: BlockFraming,
-  options: CompressOptions,
+  options: BlockCompressOptions,
 ): Promise<CompressResult> {
+  const { framing } = options;
   const blockSize = options.blockSize ?? framing.blockSize;
   const workers = options.workers ?? defaultWorkers();
   const signal = options.signal;

@@ -90,14 +90,21 @@ export function parseCodec(value: unknown, label: string): Codec {
   );
 }
 
+/** Options for {@link compressFile}: the codec, and the compressor's {@link CompressOptions}. */
+export interface CompressFileOptions extends CompressOptions {
+  /** The codec to compress with (`"gzip"` or `"zstd"`). Required: no default. */
+  codec: Codec;
+}
+
 /**
- * Compresses `inputPath` into `output` with `codec` on every core, hashing what it writes.
+ * Compresses `inputPath` into `output` with `options.codec` on every core, hashing what
+ * it writes.
  *
  * @example
  * ```ts
  * const out = await Deno.open("app.db.zst", { write: true, createNew: true });
  * try {
- *   await compressFile("zstd", "app.db", out);
+ *   await compressFile("app.db", out, { codec: "zstd" });
  *   await out.sync();
  * } finally {
  *   out.close();
@@ -105,12 +112,12 @@ export function parseCodec(value: unknown, label: string): Codec {
  * ```
  */
 export async function compressFile(
-  codec: Codec,
   inputPath: string,
   output: Deno.FsFile,
-  options: CompressOptions = {},
+  options: CompressFileOptions,
 ): Promise<CompressResult> {
-  return codec === "zstd" ? await zstdFile(inputPath, output, options) : await gzipFile(inputPath, output, options);
+  const { codec, ...compress } = options;
+  return codec === "zstd" ? await zstdFile(inputPath, output, compress) : await gzipFile(inputPath, output, compress);
 }
 
 /**

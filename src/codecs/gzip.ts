@@ -45,17 +45,20 @@ export async function gzipFile(inputPath: string, output: Deno.FsFile, options: 
   const level = checkLevel("gzip", options.level);
   let crc = 0;
   return await compressBlocks(inputPath, output, {
-    codec: "gzip",
-    level,
-    blockSize: 1 << 20,
-    header: _HEADER,
-    onInput: (block) => (crc = zlib.crc32(block, crc)),
-    trailer: (inputBytes) => {
-      const trailer = new Uint8Array(8);
-      const view = new DataView(trailer.buffer);
-      view.setUint32(0, crc >>> 0, true);
-      view.setUint32(4, inputBytes % 2 ** 32, true);
-      return trailer;
+    ...options,
+    framing: {
+      codec: "gzip",
+      level,
+      blockSize: 1 << 20,
+      header: _HEADER,
+      onInput: (block) => (crc = zlib.crc32(block, crc)),
+      trailer: (inputBytes) => {
+        const trailer = new Uint8Array(8);
+        const view = new DataView(trailer.buffer);
+        view.setUint32(0, crc >>> 0, true);
+        view.setUint32(4, inputBytes % 2 ** 32, true);
+        return trailer;
+      },
     },
-  }, options);
+  });
 }

@@ -53,10 +53,13 @@ export async function zstdFile(
   const blockSize = options.blockSize ?? 4 << 20;
   if (blockSize > ZSTD_MAX_FRAME) throw new RangeError(`zstd block size ${blockSize} is above ${ZSTD_MAX_FRAME}`);
   return await compressBlocks(inputPath, output, {
-    codec: "zstd",
-    level: checkLevel("zstd", options.level),
-    blockSize,
-  }, options);
+    ...options,
+    framing: {
+      codec: "zstd",
+      level: checkLevel("zstd", options.level),
+      blockSize,
+    },
+  });
 }
 
 const _ZSTD_MAGIC = 0xfd2fb528;

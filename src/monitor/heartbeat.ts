@@ -17,6 +17,10 @@ export const HEARTBEAT_BODY_LIMIT = 10_000;
 
 /** Options for {@link sendHeartbeat}. */
 export interface HeartbeatOptions {
+  /** Whether the run succeeded: false pings the failure URL (`<URL>/fail`). Required: no default. */
+  success: boolean;
+  /** The plain-text summary sent, cut to {@link HEARTBEAT_BODY_LIMIT} characters. Required: no default. */
+  body: string;
   /** Give up after this long, in ms. Default {@link HEARTBEAT_TIMEOUT_MS} (10 s). */
   timeoutMs?: number;
 }
@@ -50,21 +54,17 @@ export function heartbeatUrl(url: string, success: boolean): string {
 }
 
 /**
- * POSTs `body` (plain text, cut to {@link HEARTBEAT_BODY_LIMIT} characters) to the
- * success or failure URL. Resolves, never rejects, within the timeout.
+ * POSTs `options.body` (plain text, cut to {@link HEARTBEAT_BODY_LIMIT} characters) to the
+ * success or failure URL, as `options.success` says. Resolves, never rejects, within the timeout.
  *
  * @example
  * ```ts
- * const r = await sendHeartbeat("https://hc-ping.com/abc", true, "app: backed up, 1.2 MiB");
+ * const r = await sendHeartbeat("https://hc-ping.com/abc", { success: true, body: "app: backed up, 1.2 MiB" });
  * if (!r.ok) console.error(`warning: heartbeat failed: ${r.error}`);
  * ```
  */
-export async function sendHeartbeat(
-  url: string,
-  success: boolean,
-  body: string,
-  options: HeartbeatOptions = {},
-): Promise<HeartbeatResult> {
+export async function sendHeartbeat(url: string, options: HeartbeatOptions): Promise<HeartbeatResult> {
+  const { success, body } = options;
   let target = url;
   try {
     target = heartbeatUrl(url, success);

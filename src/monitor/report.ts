@@ -60,9 +60,11 @@ export async function reportRun(
   if (targets.heartbeatUrl !== undefined) {
     const url = targets.heartbeatUrl;
     jobs.push(
-      sendHeartbeat(url, report.ok, report.summary, { timeoutMs: targets.heartbeatTimeoutMs }).then((r) => {
-        if (!r.ok) warn(`heartbeat to "${r.url}" failed: ${r.error}`);
-      }),
+      sendHeartbeat(url, { success: report.ok, body: report.summary, timeoutMs: targets.heartbeatTimeoutMs }).then(
+        (r) => {
+          if (!r.ok) warn(`heartbeat to "${r.url}" failed: ${r.error}`);
+        },
+      ),
     );
   }
   await Promise.all(jobs);

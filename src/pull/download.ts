@@ -12,9 +12,14 @@ import { type SftpSession, SshError } from "./transport.ts";
 
 /** Options for {@link downloadRange}. */
 export interface DownloadOptions {
+  /**
+   * The local file the bytes are appended to (truncated to `offset` first; created when
+   * missing). Required: no default.
+   */
+  localPath: string;
   /** Where to start (bytes already in the local file). Default 0. */
   offset?: number;
-  /** The remote file's size; reading stops there. Required. */
+  /** The remote file's size; reading stops there. Required: no default. */
   size: number;
   /**
    * Bytes per READ request, at most the server's max-read-length when it reports one
@@ -27,11 +32,14 @@ export interface DownloadOptions {
    * requests ({@link DEFAULT_CONCURRENCY} x {@link DEFAULT_CHUNK_SIZE}; 16 of 261120 bytes).
    */
   concurrency?: number;
-  /** Called with bytes in the local file so far, at most every chunk. */
+  /** Called with bytes in the local file so far, at most every chunk. Default: none. */
   onProgress?: (bytes: number) => void;
-  /** Called with each block after it is written, in file order (e.g. to hash the download); a promise it returns is awaited (backpressure). */
+  /**
+   * Called with each block after it is written, in file order (e.g. to hash the download);
+   * a promise it returns is awaited (backpressure). Default: none.
+   */
   onWritten?: (data: Uint8Array) => Promise<void> | void;
-  /** Cancels the download; the promise rejects with the signal's reason. */
+  /** Cancels the download; the promise rejects with the signal's reason. Default: none. */
   signal?: AbortSignal;
   /** Fail (retryably) when no data arrives for this long, in ms. Default 30000. */
   stallTimeoutMs?: number;
@@ -59,16 +67,15 @@ export const MAX_CHUNK_SIZE = 261120;
  * ```ts
  * await using session = await connectSftp({ host: "db1" });
  * const { size } = await session.stat("/srv/backups/app.bck.gz");
- * await downloadRange(session, "/srv/backups/app.bck.gz", "app.bck.gz.partial", { size });
+ * await downloadRange(session, "/srv/backups/app.bck.gz", { localPath: "app.bck.gz.partial", size });
  * ```
  */
 export async function downloadRange(
   session: SftpSession,
   remotePath: string,
-  localPath: string,
   options: DownloadOptions,
 ): Promise<number> {
-  const size = options.size;
+  const { localPath, size } = options;
   const offset = options.offset ?? 0;
   const file = await Deno.open(localPath, { write: true, create: true });
   let written = offset;

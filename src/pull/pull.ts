@@ -540,7 +540,8 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     // Download, retrying dropped connections and resuming where it stopped.
     for (let attempt = 0;; attempt++) {
       try {
-        offset = await downloadRange(o.getSession(), remotePath, partialPath, {
+        offset = await downloadRange(o.getSession(), remotePath, {
+          localPath: partialPath,
           offset,
           size,
           chunkSize: o.chunkSize,
@@ -734,7 +735,8 @@ async function _sweepOldPartials(dir: string, database: string, keep: string): P
 
 async function _retention(o: _OneOptions, database: string, protect: string): Promise<string[]> {
   if (!o.keepLast) return [];
-  return await applyRetention(o.localDir, database, o.keepLast, {
+  return await applyRetention(o.localDir, database, {
+    keepLast: o.keepLast,
     protect,
     grammars: ["dashed", "compact", "id"],
   });
