@@ -225,9 +225,12 @@ export async function runBackup(
     options.signal?.throwIfAborted();
     await _preflight(cfg);
     lock = await _lock(cfg);
-    emit(logger, "info", "backup.start", `backup of ${cfg.name} started`, fields);
+    emit(logger, { level: "info", event: "backup.start", msg: `backup of ${cfg.name} started`, ...fields });
     if (lock.swept.length > 0) {
-      emit(logger, "warn", "backup.swept", `removed ${lock.swept.length} leftover temp files of an interrupted run`, {
+      emit(logger, {
+        level: "warn",
+        event: "backup.swept",
+        msg: `removed ${lock.swept.length} leftover temp files of an interrupted run`,
         ...fields,
         files: lock.swept,
       });
@@ -245,7 +248,10 @@ export async function runBackup(
       const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
       if (tenth > lastTenth) {
         lastTenth = tenth;
-        emit(logger, "info", "backup.progress", `${cfg.name} ${phase} ${tenth * 10}%`, {
+        emit(logger, {
+          level: "info",
+          event: "backup.progress",
+          msg: `${cfg.name} ${phase} ${tenth * 10}%`,
           database: cfg.name,
           phase,
           percent: tenth * 10,
@@ -283,7 +289,10 @@ export async function runBackup(
     // The check runs while the archive is compressed (both only read the snapshot); the
     // archive is published only once the check passed (rule 11).
     const checking = checkSnapshot(snapshot, cfg.check).then((checked) => {
-      emit(logger, "info", "backup.checked", `${cfg.name} snapshot passed ${_checkName(cfg.check)}`, {
+      emit(logger, {
+        level: "info",
+        event: "backup.checked",
+        msg: `${cfg.name} snapshot passed ${_checkName(cfg.check)}`,
         database: cfg.name,
         check: cfg.check,
         durationMs: checked.durationMs,
@@ -308,14 +317,14 @@ export async function runBackup(
     // corrupt copy of a damaged source, and the older backups the last sound ones.
     let deleted: string[] = [];
     if (cfg.check === "none" && cfg.keepLast > 0) {
-      emit(
-        logger,
-        "warn",
-        "backup.retention_skipped",
-        `${cfg.name}: keep_last ${cfg.keepLast} not applied: this backup was not checked (check = "none"), ` +
+      emit(logger, {
+        level: "warn",
+        event: "backup.retention_skipped",
+        msg: `${cfg.name}: keep_last ${cfg.keepLast} not applied: this backup was not checked (check = "none"), ` +
           `so no older backup is deleted for it (set check = "quick" or "full" to rotate backups)`,
-        { ...fields, keepLast: cfg.keepLast },
-      );
+        ...fields,
+        keepLast: cfg.keepLast,
+      });
     } else {
       deleted = await applyRetention(cfg.backupDir, databaseStem(cfg.sourcePath), {
         keepLast: cfg.keepLast,
@@ -336,7 +345,10 @@ export async function runBackup(
       durationMs: Math.round(performance.now() - started),
       deleted,
     };
-    emit(logger, "info", "backup.done", `backup of ${cfg.name} published ${file}`, {
+    emit(logger, {
+      level: "info",
+      event: "backup.done",
+      msg: `backup of ${cfg.name} published ${file}`,
       ...fields,
       file,
       bytes: result.bytes,
@@ -347,7 +359,10 @@ export async function runBackup(
     });
     return result;
   } catch (err) {
-    emit(logger, "error", "backup.failed", `backup of ${cfg.name} failed: ${errorMessage(err)}`, {
+    emit(logger, {
+      level: "error",
+      event: "backup.failed",
+      msg: `backup of ${cfg.name} failed: ${errorMessage(err)}`,
       ...fields,
       error: errorMessage(err),
     });
@@ -495,13 +510,14 @@ export function createBackupHandler(
           const since = handleOptions.reusePublishedSince;
           const earlier = since ? await findPublishedBackup(db, since) : null;
           if (earlier) {
-            emit(
-              _withJob(logger, job),
-              "info",
-              "backup.reused",
-              `backup of ${db.name}: ${earlier.file} was already published by an earlier attempt of this job; not taking another`,
-              { database: db.name, file: earlier.file },
-            );
+            emit(_withJob(logger, job), {
+              level: "info",
+              event: "backup.reused",
+              msg:
+                `backup of ${db.name}: ${earlier.file} was already published by an earlier attempt of this job; not taking another`,
+              database: db.name,
+              file: earlier.file,
+            });
             results.push(earlier);
             continue;
           }

@@ -76,20 +76,26 @@ export const textLogger: Logger = {
  */
 export const silentLogger: Logger = { log() {} };
 
+/** What {@link emit} sends: a {@link LogRecord} without its time. */
+export interface EmitRecord {
+  /** Severity. Required: no default. */
+  level: LogRecord["level"];
+  /** What happened, e.g. `backup.start`. Required: no default. */
+  event: string;
+  /** A human sentence. Required: no default. */
+  msg: string;
+  /** Event fields: database, percent, file, error, ... Default: none. */
+  [field: string]: unknown;
+}
+
 /**
  * Builds and sends a record with the current time.
  *
  * @example
  * ```ts
- * emit(textLogger, "info", "backup.start", "backup started", { database: "app" });
+ * emit(textLogger, { level: "info", event: "backup.start", msg: "backup started", database: "app" });
  * ```
  */
-export function emit(
-  logger: Logger,
-  level: LogRecord["level"],
-  event: string,
-  msg: string,
-  fields: Record<string, unknown> = {},
-): void {
-  logger.log({ time: new Date().toISOString(), level, event, msg, ...fields });
+export function emit(logger: Logger, record: EmitRecord): void {
+  logger.log({ time: new Date().toISOString(), ...record });
 }

@@ -142,7 +142,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     queue.requireTable();
     const identity = await _identity(options.dbPath);
     const checkIdentity = () => _assertSameDatabase(options.dbPath, identity);
-    emit(logger, "info", "worker.start", `worker ${workerId} watching ${options.dbPath}`, {
+    emit(logger, {
+      level: "info",
+      event: "worker.start",
+      msg: `worker ${workerId} watching ${options.dbPath}`,
       worker: workerId,
       poll: formatDuration(pollMs),
       timeout: formatDuration(timeoutMs),
@@ -158,7 +161,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           leaseMs,
           onExpired: (rows) => {
             for (const row of rows) {
-              emit(logger, "error", "job.expired", `job ${row.id} failed: ${row.lastError}`, { job: row.id });
+              emit(logger, {
+                level: "error",
+                event: "job.expired",
+                msg: `job ${row.id} failed: ${row.lastError}`,
+                job: row.id,
+              });
             }
           },
         });
@@ -167,7 +175,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           // cron reads the exit code: a due job that could not be claimed is a failure.
           throw new Error(`Cannot claim due jobs in "${options.dbPath}": ${errorMessage(err)}`, { cause: err });
         }
-        emit(logger, isBusy(err) ? "warn" : "error", "worker.claim_failed", `cannot claim jobs: ${errorMessage(err)}`, {
+        emit(logger, {
+          level: isBusy(err) ? "warn" : "error",
+          event: "worker.claim_failed",
+          msg: `cannot claim jobs: ${errorMessage(err)}`,
           worker: workerId,
         });
         claim = null;
@@ -194,7 +205,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   } finally {
     queue.close();
   }
-  emit(logger, "info", "worker.stop", `worker ${workerId} stopped`, {
+  emit(logger, {
+    level: "info",
+    event: "worker.stop",
+    msg: `worker ${workerId} stopped`,
     worker: workerId,
     ran: summary.ran,
     succeeded: summary.succeeded,
@@ -286,15 +300,18 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
   const job = claim.job;
   const fields = { job: job.id, worker: ctx.workerId };
   if (claim.reclaimedFrom) {
-    emit(
-      logger,
-      "warn",
-      "job.reclaimed",
-      `job ${job.id} reclaimed from worker ${claim.reclaimedFrom.lockedBy || "(unknown)"}: its lease expired`,
-      { ...fields, lockedAt: claim.reclaimedFrom.lockedAt },
-    );
+    emit(logger, {
+      level: "warn",
+      event: "job.reclaimed",
+      msg: `job ${job.id} reclaimed from worker ${claim.reclaimedFrom.lockedBy || "(unknown)"}: its lease expired`,
+      ...fields,
+      lockedAt: claim.reclaimedFrom.lockedAt,
+    });
   }
-  emit(logger, "info", "job.start", `job ${job.id} started (attempt ${job.attempts})`, {
+  emit(logger, {
+    level: "info",
+    event: "job.start",
+    msg: `job ${job.id} started (attempt ${job.attempts})`,
     ...fields,
     scheduledFor: job.scheduledFor,
     attempt: job.attempts,
@@ -323,13 +340,12 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
         lost = err;
         controller.abort(err);
       } else {
-        emit(
-          logger,
-          "warn",
-          "job.heartbeat_failed",
-          `cannot renew the lease of job ${job.id}: ${errorMessage(err)}`,
-          fields,
-        );
+        emit(logger, {
+          level: "warn",
+          event: "job.heartbeat_failed",
+          msg: `cannot renew the lease of job ${job.id}: ${errorMessage(err)}`,
+          ...fields,
+        });
       }
     } finally {
       beating = false;
@@ -359,30 +375,33 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
     stop();
     if (lost) {
       ctx.summary.failed++;
-      emit(logger, "error", "job.lost", `job ${job.id} stopped: ${errorMessage(lost)}`, fields);
+      emit(logger, {
+        level: "error",
+        event: "job.lost",
+        msg: `job ${job.id} stopped: ${errorMessage(lost)}`,
+        ...fields,
+      });
       return;
     }
     if (signal?.aborted) {
       ctx.summary.interrupted++;
       try {
         await queue.release(job);
-        emit(
-          logger,
-          "warn",
-          "job.interrupted",
-          `job ${job.id} interrupted; it is pending again and runs on restart`,
-          fields,
-        );
+        emit(logger, {
+          level: "warn",
+          event: "job.interrupted",
+          msg: `job ${job.id} interrupted; it is pending again and runs on restart`,
+          ...fields,
+        });
       } catch (releaseErr) {
-        emit(
-          logger,
-          "error",
-          "job.release_failed",
-          `job ${job.id} interrupted, but cannot set it back to pending: ${
+        emit(logger, {
+          level: "error",
+          event: "job.release_failed",
+          msg: `job ${job.id} interrupted, but cannot set it back to pending: ${
             errorMessage(releaseErr)
           } (it is claimed again after the lease)`,
-          fields,
-        );
+          ...fields,
+        });
       }
       return;
     }
@@ -402,27 +421,34 @@ async function _runJob(queue: JobQueue, claim: Claim, ctx: _JobContext): Promise
     ctx.summary.succeeded++;
     ctx.summary.results.push(...results);
     if (done.skipped > 0) {
-      emit(
-        logger,
-        "warn",
-        "job.skipped",
-        `job ${job.id}: skipped ${done.skipped} missed run${
+      emit(logger, {
+        level: "warn",
+        event: "job.skipped",
+        msg: `job ${job.id}: skipped ${done.skipped} missed run${
           done.skipped === 1 ? "" : "s"
         }; next run on the interval grid at ${done.next?.scheduledFor}`,
-        { ...fields, skipped: done.skipped },
-      );
+        ...fields,
+        skipped: done.skipped,
+      });
     }
-    emit(
-      logger,
-      "info",
-      "job.done",
-      `job ${job.id} completed${done.next ? `; next run ${done.next.scheduledFor} (job ${done.next.id})` : ""}`,
-      { ...fields, files: results.map((r) => r.file), next: done.next?.scheduledFor, nextJob: done.next?.id },
-    );
+    emit(logger, {
+      level: "info",
+      event: "job.done",
+      msg: `job ${job.id} completed${done.next ? `; next run ${done.next.scheduledFor} (job ${done.next.id})` : ""}`,
+      ...fields,
+      files: results.map((r) => r.file),
+      next: done.next?.scheduledFor,
+      nextJob: done.next?.id,
+    });
   } catch (err) {
     ctx.summary.failed++;
     if (err instanceof ClaimLostError) {
-      emit(logger, "error", "job.lost", `job ${job.id}: the backup finished but ${errorMessage(err)}`, fields);
+      emit(logger, {
+        level: "error",
+        event: "job.lost",
+        msg: `job ${job.id}: the backup finished but ${errorMessage(err)}`,
+        ...fields,
+      });
       return;
     }
     await _recordFailure(queue, job, err, ctx);
@@ -433,24 +459,25 @@ async function _recordFailure(queue: JobQueue, job: QueueJob, err: unknown, ctx:
   const fields = { job: job.id, worker: ctx.workerId };
   try {
     const r = await queue.fail(job, err, { backoffMs: ctx.backoffMs, maxBackoffMs: ctx.maxBackoffMs });
-    emit(
-      ctx.logger,
-      "error",
-      "job.failed",
-      `job ${job.id} failed (attempt ${job.attempts}${job.maxAttempts > 0 ? ` of ${job.maxAttempts}` : ""}): ${
+    emit(ctx.logger, {
+      level: "error",
+      event: "job.failed",
+      msg: `job ${job.id} failed (attempt ${job.attempts}${job.maxAttempts > 0 ? ` of ${job.maxAttempts}` : ""}): ${
         errorMessage(err)
       }; ${r.retryAt ? `retry at ${r.retryAt}` : "no attempts left, not retried"}`,
-      { ...fields, error: errorMessage(err), retryAt: r.retryAt ?? undefined },
-    );
+      ...fields,
+      error: errorMessage(err),
+      retryAt: r.retryAt ?? undefined,
+    });
   } catch (recordErr) {
-    emit(
-      ctx.logger,
-      "error",
-      "job.failed",
-      `job ${job.id} failed: ${errorMessage(err)}; and the failure could not be recorded: ${
+    emit(ctx.logger, {
+      level: "error",
+      event: "job.failed",
+      msg: `job ${job.id} failed: ${errorMessage(err)}; and the failure could not be recorded: ${
         errorMessage(recordErr)
       } (it is claimed again after the lease)`,
-      { ...fields, error: errorMessage(err) },
-    );
+      ...fields,
+      error: errorMessage(err),
+    });
   }
 }
