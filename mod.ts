@@ -213,6 +213,7 @@ export { DEFAULT_MAX_AGE, type MonitorConfig } from "./src/monitor/monitor_confi
 export {
   databasesInMetrics,
   reportRun,
+  type ReportRunOptions,
   type ReportTargets,
   RunObserver,
   type RunReport,

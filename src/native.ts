@@ -7,21 +7,33 @@
 
 import { ConfigError, errorMessage } from "./errors.ts";
 
+/** Options for {@link loadOptionalLibrary}. */
+export interface OptionalLibraryOptions {
+  /** The environment variable that may name the library's path (`none`: load none). Required: no default. */
+  envVar: string;
+  /** The library names tried in order when `envVar` is unset. Required: no default. */
+  names: string[];
+}
+
 /**
- * Loads an optional library: the path in `envVar` when it is set (`none` means do not
- * load one), else the first of `names` that loads, else null. Like `SQLBK_SQLITE_LIB`,
- * an explicit path that fails to load is an error, never silently replaced.
+ * Loads an optional library with `symbols`: the path in `options.envVar` when it is set
+ * (`none` means do not load one), else the first of `options.names` that loads, else null.
+ * Like `SQLBK_SQLITE_LIB`, an explicit path that fails to load is an error, never silently
+ * replaced.
  *
  * @example
  * ```ts
- * const lib = loadOptionalLibrary("SQLBK_LIBZ", ["libz.so.1"], { zlibVersion: { parameters: [], result: "pointer" } });
+ * const lib = loadOptionalLibrary(
+ *   { zlibVersion: { parameters: [], result: "pointer" } },
+ *   { envVar: "SQLBK_LIBZ", names: ["libz.so.1"] },
+ * );
  * ```
  */
 export function loadOptionalLibrary<S extends Deno.ForeignLibraryInterface>(
-  envVar: string,
-  names: string[],
   symbols: S,
+  options: OptionalLibraryOptions,
 ): Deno.DynamicLibrary<S> | null {
+  const { envVar, names } = options;
   const fromEnv = Deno.env.get(envVar);
   if (fromEnv === "none") return null;
   if (fromEnv) {

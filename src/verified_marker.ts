@@ -30,14 +30,16 @@ export interface VerifiedMarker {
 }
 
 /**
- * The text of the checksum file a pull writes after verifying `file`.
+ * The text of the checksum file a pull writes after verifying `file`: the inverse of
+ * {@link parseVerifiedMarker}.
  *
  * @example
  * ```ts
- * formatVerifiedMarker("ab".repeat(32), "app-2025-07-01T10-30-00Z-vacuum.bck.gz", "full");
+ * formatVerifiedMarker("app-2025-07-01T10-30-00Z-vacuum.bck.gz", { sha256: "ab".repeat(32), check: "full" });
  * ```
  */
-export function formatVerifiedMarker(sha256: string, file: string, check: CheckLevel): string {
+export function formatVerifiedMarker(file: string, marker: VerifiedMarker): string {
+  const { sha256, check } = marker;
   return `${sha256}  ${file}\n${_PREFIX}${check}\n`;
 }
 
@@ -55,7 +57,7 @@ export function parseVerifiedMarker(text: string, file: string): VerifiedMarker 
   const m = _LINE.exec(text);
   if (!m) return null;
   try {
-    return { sha256: parseSidecar(text, `${file}.sha256`, file), check: m[1] as CheckLevel };
+    return { sha256: parseSidecar(text, `${file}.sha256`, { expectedName: file }), check: m[1] as CheckLevel };
   } catch {
     return null;
   }

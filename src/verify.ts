@@ -102,7 +102,7 @@ export async function toRollbackJournal(path: string): Promise<void> {
  */
 export async function readSidecar(sidecarPath: string, expectedName?: string): Promise<string> {
   const text = await Deno.readTextFile(sidecarPath);
-  return parseSidecar(text, sidecarPath, expectedName);
+  return parseSidecar(text, sidecarPath, { expectedName });
 }
 
 /**
@@ -126,15 +126,22 @@ export async function readSidecarOf(dir: string, archive: string): Promise<strin
   return null;
 }
 
+/** Options for {@link parseSidecar}. */
+export interface ParseSidecarOptions {
+  /** The file name the sidecar must name; another one is a VerifyError. Default: any name. */
+  expectedName?: string;
+}
+
 /**
- * Parses the text of a sidecar; see {@link readSidecar}.
+ * Parses the text of a sidecar; `label` names it in errors; see {@link readSidecar}.
  *
  * @example
  * ```ts
- * parseSidecar(`${"a".repeat(64)}  app.bck.gz\n`, "app.bck.gz.sha256"); // "aaa…"
+ * parseSidecar(`${"a".repeat(64)}  app.bck.gz\n`, "app.bck.gz.sha256", { expectedName: "app.bck.gz" }); // "aaa…"
  * ```
  */
-export function parseSidecar(text: string, label: string, expectedName?: string): string {
+export function parseSidecar(text: string, label: string, options: ParseSidecarOptions = {}): string {
+  const { expectedName } = options;
   // As sha256sum -c: blank lines and lines starting with "#" are comments.
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "" && !line.startsWith("#"));
   const m = lines.length === 1 ? /^([0-9a-fA-F]{64}) [ *](.+?)\s*$/.exec(lines[0]) : null;
@@ -259,7 +266,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   // The directory of a temp file of our own is locked while we use it, and crashed runs'
   // temp files there are swept (a caller naming keepDatabaseAt looks after its own file).
   const lock = codec !== null && options.keepDatabaseAt === undefined
-    ? await holdTempDir(tempDir, path, options.tempDir !== undefined)
+    ? await holdTempDir(tempDir, { path, given: options.tempDir !== undefined })
     : null;
   try {
     if (codec !== null) {
@@ -358,18 +365,26 @@ export async function assertBackupFile(path: string, action: string): Promise<vo
   }
 }
 
+/** Options for {@link holdTempDir}. */
+export interface HoldTempDirOptions {
+  /** The backup being verified, named in errors. Required: no default. */
+  path: string;
+  /** Whether the caller chose the temp dir (else it is the backup's own directory). Required: no default. */
+  given: boolean;
+}
+
 /**
  * {@link holdVerifyDir} on the directory of verification's temp copy, refusing (ConfigError,
- * exit 2) one this user cannot write with a message naming it; `given` says whether the
- * caller chose it (else it is the backup's own directory).
+ * exit 2) one this user cannot write with a message naming it and `options.path`.
  *
  * @example
  * ```ts
- * const lock = await holdTempDir("/var/tmp", "/mnt/ro/app-2025-07-01T10-30-00Z-online.bck.gz", true);
+ * const lock = await holdTempDir("/var/tmp", { path: "/mnt/ro/app-2025-07-01T10-30-00Z-online.bck.gz", given: true });
  * lock.release();
  * ```
  */
-export async function holdTempDir(tempDir: string, path: string, given: boolean): Promise<DirectoryLock> {
+export async function holdTempDir(tempDir: string, options: HoldTempDirOptions): Promise<DirectoryLock> {
+  const { path, given } = options;
   try {
     return await holdVerifyDir(tempDir);
   } catch (err) {

@@ -210,7 +210,7 @@ Deno.test("sqlbk status TARGET lists a remote directory through a real sshd", as
   // The mark a pull writes after verifying the copy (a checksum copied from the server would not count).
   await Deno.writeTextFile(
     local.join(`${appNewest}.sha256`),
-    formatVerifiedMarker(await sha256File(local.join(appNewest)), appNewest, "full"),
+    formatVerifiedMarker(appNewest, { sha256: await sha256File(local.join(appNewest)), check: "full" }),
   );
   const config = local.join("pull.toml");
   await Deno.writeTextFile(

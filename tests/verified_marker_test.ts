@@ -33,10 +33,10 @@ async function placeBrokenIndexBackup(dir: string, work: string): Promise<void> 
 
 Deno.test("the pull's mark: sha256sum format plus the check, and a checksum alone is no mark", () => {
   const hex = "ab".repeat(32);
-  const text = formatVerifiedMarker(hex, NAME, "quick");
+  const text = formatVerifiedMarker(NAME, { sha256: hex, check: "quick" });
   assertEquals(text, `${hex}  ${NAME}\n# verified by sqlbk pull: check=quick\n`);
   assertEquals(parseVerifiedMarker(text, NAME), { sha256: hex, check: "quick" });
-  assertEquals(parseSidecar(text, "x", NAME), hex); // the comment line is ignored, as sha256sum -c does
+  assertEquals(parseSidecar(text, "x", { expectedName: NAME }), hex); // the comment line is ignored, as sha256sum -c does
   assertEquals(parseVerifiedMarker(`${hex}  ${NAME}\n`, NAME), null);
   assertEquals(parseVerifiedMarker(`${hex}  other.bck.gz\n# verified by sqlbk pull: check=full\n`, NAME), null);
 });
@@ -46,7 +46,7 @@ Deno.test("sha256sum -c accepts the pull's mark", async () => {
   await Deno.writeTextFile(dir.join(NAME), "data");
   await Deno.writeTextFile(
     dir.join(`${NAME}.sha256`),
-    formatVerifiedMarker(await sha256File(dir.join(NAME)), NAME, "full"),
+    formatVerifiedMarker(NAME, { sha256: await sha256File(dir.join(NAME)), check: "full" }),
   );
   const out = await run("sha256sum", ["-c", `${NAME}.sha256`], { cwd: dir.path });
   assertEquals(out.code, 0, out.stderr);

@@ -165,7 +165,7 @@ export async function run(args: string[]): Promise<number> {
     await reportRun(
       targets,
       { ok, summary: `sqlbk backup ${ok ? "ok" : "failed"}\n${lines.join("\n")}\n`, runs },
-      warn,
+      { warn },
     );
   }
   // An interrupted backup has already printed its error line ("Interrupted by a signal; ...").

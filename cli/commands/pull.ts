@@ -359,7 +359,7 @@ export async function run(args: string[]): Promise<number> {
       for (const d of failed) record(d, false, undefined, `failed: ${errorMessage(err)}`);
       if (failed.length === 0) lines.push(`failed: ${errorMessage(err)}`);
     }
-    await reportRun(targets, { ok: false, summary: `sqlbk pull failed\n${lines.join("\n")}\n`, runs }, warn);
+    await reportRun(targets, { ok: false, summary: `sqlbk pull failed\n${lines.join("\n")}\n`, runs }, { warn });
     if (signal.aborted) {
       console.error("error: interrupted; the download is kept as .partial and resumes on the next run");
       return ExitCode.FAILURE;
@@ -376,6 +376,6 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     dispose();
   }
-  await reportRun(targets, { ok: true, summary: `sqlbk pull ok\n${lines.join("\n")}\n`, runs }, warn);
+  await reportRun(targets, { ok: true, summary: `sqlbk pull ok\n${lines.join("\n")}\n`, runs }, { warn });
   return ExitCode.OK;
 }

@@ -267,6 +267,6 @@ export async function run(args: string[]): Promise<number> {
     ok,
     summary: `sqlbk status: ${ok ? "all fresh" : `${bad.length} stale or missing`}\n${lines.join("\n")}\n`,
     freshness: _freshness(rows),
-  }, warn);
+  }, { warn });
   return ok ? ExitCode.OK : ExitCode.FAILURE;
 }

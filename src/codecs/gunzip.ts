@@ -88,7 +88,7 @@ function _libz(): _Lib | null {
   if (Deno.build.os === "windows") return null;
   const names = Deno.build.os === "darwin" ? ["/usr/lib/libz.1.dylib", "libz.1.dylib"] : ["libz.so.1", "libz.so"];
   // Memoized as null too: a missing library is looked for once.
-  if (_lib === undefined) _lib = loadOptionalLibrary("SQLBK_LIBZ", names, _SYMBOLS);
+  if (_lib === undefined) _lib = loadOptionalLibrary(_SYMBOLS, { envVar: "SQLBK_LIBZ", names });
   return _lib;
 }
 

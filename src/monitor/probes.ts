@@ -92,7 +92,7 @@ export async function verifyWithProbes(
   await assertBackupFile(path, "verify");
   const tempDir = options.tempDir ?? dirname(path);
   const copy = join(tempDir, `.sqlbk-probe-${crypto.randomUUID().slice(0, 8)}.db`);
-  const lock = await holdTempDir(tempDir, path, options.tempDir !== undefined); // kept until the probes ran on the copy
+  const lock = await holdTempDir(tempDir, { path, given: options.tempDir !== undefined }); // kept until the probes ran on the copy
   try {
     const result = await verifyBackup(path, { ...options, keepDatabaseAt: copy });
     await runProbes((await exists(copy)) ? copy : path, probes, { label: basename(path) });

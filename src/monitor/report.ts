@@ -34,20 +34,25 @@ export interface RunReport {
   freshness?: FreshnessSample[];
 }
 
+/** Options for {@link reportRun}. */
+export interface ReportRunOptions {
+  /** Receives each problem as one line (a metrics file not written, a failed heartbeat). Required: no default. */
+  warn: (message: string) => void;
+}
+
 /**
  * Writes the metrics and sends the heartbeat of a finished run, concurrently. Resolves
- * (never rejects) when both are done; problems go to `warn`.
+ * (never rejects) when both are done; problems go to `options.warn`.
  *
  * @example
  * ```ts
- * await reportRun({ heartbeatUrl: "https://hc-ping.com/abc" }, { ok: true, summary: "app: backed up" }, console.error);
+ * await reportRun({ heartbeatUrl: "https://hc-ping.com/abc" }, { ok: true, summary: "app: backed up" }, {
+ *   warn: console.error,
+ * });
  * ```
  */
-export async function reportRun(
-  targets: ReportTargets,
-  report: RunReport,
-  warn: (message: string) => void,
-): Promise<void> {
+export async function reportRun(targets: ReportTargets, report: RunReport, options: ReportRunOptions): Promise<void> {
+  const { warn } = options;
   const jobs: Promise<void>[] = [];
   if (targets.metricsFile !== undefined) {
     const path = targets.metricsFile;
@@ -162,7 +167,7 @@ export class RunObserver {
       };
       this.#runs = [];
       this.#lines = [];
-      this.#chain = this.#chain.then(() => reportRun(this.#targets, report, this.#warn));
+      this.#chain = this.#chain.then(() => reportRun(this.#targets, report, { warn: this.#warn }));
     }
   }
 

@@ -76,9 +76,15 @@ function _ourEnd(lib: Deno.DynamicLibrary<typeof _SYMBOLS>, pid: number, childFd
   return -1;
 }
 
+/** Options for {@link growChildPipe}. */
+export interface GrowPipeOptions {
+  /** The size to ask for, in bytes. Default {@link PIPE_BYTES}. */
+  bytes?: number;
+}
+
 /**
  * Grows the pipe that is the child `pid`'s descriptor `childFd` (1 for its stdout) to
- * `bytes` (default {@link PIPE_BYTES}); returns the pipe's size afterwards, or 0
+ * `options.bytes`; returns the pipe's size afterwards, or 0
  * when it could not be found or resized (it then keeps its size).
  *
  * @example
@@ -87,7 +93,8 @@ function _ourEnd(lib: Deno.DynamicLibrary<typeof _SYMBOLS>, pid: number, childFd
  * growChildPipe(child.pid, 1); // 1048576 on Linux with FFI permission, else 0
  * ```
  */
-export function growChildPipe(pid: number, childFd: number, bytes: number = PIPE_BYTES): number {
+export function growChildPipe(pid: number, childFd: number, options: GrowPipeOptions = {}): number {
+  const bytes = options.bytes ?? PIPE_BYTES;
   const lib = _lib();
   if (!lib) return 0;
   try {

@@ -416,7 +416,7 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     const remoteSidecar = posix.join(o.remoteDir, o.sidecar);
     const text = await o.getSession().readText(remoteSidecar);
     try {
-      expected = parseSidecar(text, `${o.getSession().label}:${remoteSidecar}`, name);
+      expected = parseSidecar(text, `${o.getSession().label}:${remoteSidecar}`, { expectedName: name });
     } catch (err) {
       throw new VerifyError(`Backup "${name}" cannot be verified: ${errorMessage(err)}`, { cause: err });
     }
@@ -637,7 +637,9 @@ async function _pullOne(chosen: BackupName, entry: RemoteEntry, o: _OneOptions):
     await publishFile(partialPath, finalPath, { overwrite: replace });
     await removeIfExists(statePath);
     try {
-      await writeFileAtomic(localSidecar, formatVerifiedMarker(sha256, name, check.level), { overwrite: true });
+      await writeFileAtomic(localSidecar, formatVerifiedMarker(name, { sha256, check: check.level }), {
+        overwrite: true,
+      });
     } catch (err) {
       throw isDiskFull(err) ? diskFullError(err, localSidecar) : err;
     }
