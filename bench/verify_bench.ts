@@ -48,17 +48,34 @@ interface Timing {
   cpu: number;
 }
 
-/** The best wall time of `runs`, with the CPU time of that run (CPU / wall = cores kept busy). */
-async function best(runs: number, fn: () => Promise<boolean>): Promise<Timing> {
-  let min = { ms: Infinity, cpu: NaN };
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const c0 = cpuMs();
-    if (!(await fn())) throw new Error("the check failed on a sound database");
-    const ms = performance.now() - t0;
-    if (ms < min.ms) min = { ms, cpu: cpuMs() - c0 };
+/** One timed run of `fn`: wall and CPU time (CPU / wall = cores kept busy). */
+async function timeOnce(fn: () => Promise<boolean>): Promise<Timing> {
+  const t0 = performance.now();
+  const c0 = cpuMs();
+  if (!(await fn())) throw new Error("the check failed on a sound database");
+  return { ms: performance.now() - t0, cpu: cpuMs() - c0 };
+}
+
+/**
+ * `runs` rounds of every contender, in an order rotated every round (so a drift of the
+ * machine's speed does not favour whoever runs first); per contender the best round and
+ * the median wall time.
+ */
+async function interleaved(
+  runs: number,
+  contenders: [string, () => Promise<boolean>][],
+): Promise<{ name: string; best: Timing; medianMs: number }[]> {
+  const times: Timing[][] = contenders.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (k + r) % contenders.length;
+      times[i].push(await timeOnce(contenders[i][1]));
+    }
   }
-  return min;
+  return contenders.map(([name], i) => {
+    const sorted = [...times[i]].sort((a, b) => a.ms - b.ms);
+    return { name, best: sorted[0], medianMs: sorted[Math.floor((sorted.length - 1) / 2)].ms };
+  });
 }
 
 /** Runs the verification benchmark and prints a table per database. */
@@ -77,28 +94,30 @@ export async function benchVerify(args: string[]): Promise<void> {
     await Deno.readFile(path); // warm the page cache
     const bytes = (await Deno.stat(path)).size;
     const load = Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-    const single = await best(runs, async () => (await integrityCheck(path)).ok);
-    const rows: [string, Timing][] = [
-      ["PRAGMA integrity_check (one connection)", single],
-      ["PRAGMA quick_check", await best(runs, () => quickCheck(path))],
-    ];
-    for (const jobs of [...new Set([1, 2, cores])]) {
-      const t = await best(runs, async () => (await checkDatabase(path, { jobs })).ok);
-      rows.push([`checkDatabase full, --jobs ${jobs}`, t]);
-    }
+    const results = await interleaved(runs, [
+      ["PRAGMA integrity_check (one connection)", async () => (await integrityCheck(path)).ok],
+      ["PRAGMA quick_check", () => quickCheck(path)],
+      ...[...new Set([1, 2, cores])].map((jobs) =>
+        [`checkDatabase full, --jobs ${jobs}`, async () => (await checkDatabase(path, { jobs })).ok] as [
+          string,
+          () => Promise<boolean>,
+        ]
+      ),
+    ]);
+    const single = results[0];
     const what = shape === "several" ? "several tables of comparable size" : "one table dominates";
     console.log(
-      `\n${what}: ${path} (${(bytes / 1048576).toFixed(0)} MiB, ${cores} cores, best of ${runs}, load average ${
-        load.toFixed(2)
-      } before)\n`,
+      `\n${what}: ${path} (${
+        (bytes / 1048576).toFixed(0)
+      } MiB, ${cores} cores, ${runs} rounds in rotated order, load average ${load.toFixed(2)} before)\n`,
     );
-    console.log("| check | time | vs one integrity_check | MB/s | CPU time | cores busy |");
-    console.log("|---|---|---|---|---|---|");
-    for (const [name, { ms, cpu }] of rows) {
+    console.log("| check | time | median | vs one integrity_check (median) | MB/s | CPU time | cores busy |");
+    console.log("|---|---|---|---|---|---|---|");
+    for (const { name, best: { ms, cpu }, medianMs } of results) {
       console.log(
-        `| ${name} | ${(ms / 1000).toFixed(2)} s | ${(ms / single.ms).toFixed(2)}x | ${
-          (bytes / 1e6 / (ms / 1000)).toFixed(0)
-        } | ${(cpu / 1000).toFixed(2)} s | ${(cpu / ms).toFixed(2)} |`,
+        `| ${name} | ${(ms / 1000).toFixed(2)} s | ${(medianMs / 1000).toFixed(2)} s | ${
+          (medianMs / single.medianMs).toFixed(2)
+        }x | ${(bytes / 1e6 / (ms / 1000)).toFixed(0)} | ${(cpu / 1000).toFixed(2)} s | ${(cpu / ms).toFixed(2)} |`,
       );
     }
   }
