@@ -17,8 +17,10 @@ export const CHECK_FLAGS = {
 /** The flags' help lines. */
 export const CHECK_HELP =
   `      --check full|quick     full: everything PRAGMA integrity_check checks, run as quick_check plus
-                             integrity_check(TABLE) per table on several connections; quick: quick_check
-                             only (no index cross-checks; for very large databases) (default: full)
+                             integrity_check(TABLE) per table on several connections (the single
+                             integrity_check with --jobs 1 or when one table holds 90% of the work);
+                             quick: quick_check only (no index cross-checks; for very large databases)
+                             (default: full)
       --jobs N               connections checking at once, at least 1 (default: the cores, ${defaultJobs()} here)`;
 
 /**
