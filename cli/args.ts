@@ -11,27 +11,34 @@ import { ConfigError } from "../src/errors.ts";
 /** The option table of a subcommand, as node:util parseArgs takes it. */
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** Options for {@link parseFlags}. */
+export interface ParseFlagsOptions {
+  /** The subcommand, named in the error's `sqlbk CMD --help` hint. Required: no default. */
+  command: string;
+  /** Whether arguments that are not flags are allowed (returned as `positionals`). Default `true`. */
+  allowPositionals?: boolean;
+}
+
 /**
- * Parses `args` against `options`; unknown flags, missing values and stray arguments
- * become a {@link ConfigError} naming the flag and pointing at `sqlbk CMD --help`.
+ * Parses `args` against the flag table `flags`; unknown flags, missing values and stray
+ * arguments become a {@link ConfigError} naming the flag and pointing at
+ * `sqlbk ${options.command} --help`.
  *
  * @example
  * ```ts
- * const { values, positionals } = parseFlags("backup", ["app.db", "--json"], { json: { type: "boolean" } });
+ * const { values, positionals } = parseFlags(["app.db", "--json"], {
+ *   json: { type: "boolean" },
+ * }, { command: "backup" });
  * ```
  */
-export function parseFlags<T extends Options>(
-  command: string,
-  args: string[],
-  options: T,
-  config: { allowPositionals?: boolean } = {},
-) {
+export function parseFlags<T extends Options>(args: string[], flags: T, options: ParseFlagsOptions) {
+  const { command } = options;
   try {
     return nodeParseArgs({
       args,
-      options,
+      options: flags,
       strict: true,
-      allowPositionals: config.allowPositionals ?? true,
+      allowPositionals: options.allowPositionals ?? true,
       allowNegative: false,
     });
   } catch (err) {
@@ -55,15 +62,23 @@ function _first(msg: string): string {
   return line.charAt(0).toUpperCase() + line.slice(1).replace(/\.$/, "");
 }
 
+/** Options for {@link intFlag}. */
+export interface IntFlagOptions {
+  /** The lowest allowed value. Default `0`. */
+  min?: number;
+}
+
 /**
- * Parses a whole number flag, with `min` as the lowest allowed value.
+ * Parses the whole number `value` of the flag `flag` (named in the error), with
+ * `options.min` as the lowest allowed value.
  *
  * @example
  * ```ts
- * intFlag("--pages-per-step", "100", 1); // 100
+ * intFlag("--pages-per-step", "100", { min: 1 }); // 100
  * ```
  */
-export function intFlag(flag: string, value: string, min = 0): number {
+export function intFlag(flag: string, value: string, options: IntFlagOptions = {}): number {
+  const { min = 0 } = options;
   if (!/^-?\d+$/.test(value.trim()) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
     throw new ConfigError(`Invalid ${flag} "${value}": expected a whole number of at least ${min}`);
   }

@@ -38,6 +38,6 @@ export function checkFlags(values: { check?: string; jobs?: string }): { check: 
   }
   return {
     check: check as CheckLevel,
-    jobs: values.jobs === undefined ? undefined : intFlag("--jobs", values.jobs, 1),
+    jobs: values.jobs === undefined ? undefined : intFlag("--jobs", values.jobs, { min: 1 }),
   };
 }

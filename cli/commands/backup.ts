@@ -66,7 +66,7 @@ Examples:
 
 /** Runs `sqlbk backup`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("backup", args, {
+  const { values, positionals } = parseFlags(args, {
     config: { type: "string", short: "c" },
     strategy: { type: "string", short: "s" },
     "backup-dir": { type: "string", short: "d" },
@@ -80,7 +80,7 @@ export async function run(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
     ...REPORT_FLAGS,
-  });
+  }, { command: "backup" });
   if (positionals.length > 1) {
     throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one database, or --config FILE)`);
   }
@@ -96,12 +96,12 @@ export async function run(args: string[]): Promise<number> {
     max_duration: values["max-duration"],
     pages_per_step: values["pages-per-step"] === undefined
       ? undefined
-      : intFlag("--pages-per-step", values["pages-per-step"], 1),
-    keep_last: values["keep-last"] === undefined ? undefined : intFlag("--keep-last", values["keep-last"], 0),
+      : intFlag("--pages-per-step", values["pages-per-step"], { min: 1 }),
+    keep_last: values["keep-last"] === undefined ? undefined : intFlag("--keep-last", values["keep-last"]),
     compression: values.compression,
     compression_level: values["compression-level"] === undefined
       ? undefined
-      : intFlag("--compression-level", values["compression-level"], 1),
+      : intFlag("--compression-level", values["compression-level"], { min: 1 }),
     check: values.check,
   };
   for (const key of Object.keys(overrides)) if (overrides[key] === undefined) delete overrides[key];

@@ -31,10 +31,10 @@ Examples:
 
 /** Runs `sqlbk blueprint`. */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags("blueprint", args, {
+  const { values } = parseFlags(args, {
     output: { type: "string", short: "o" },
     force: { type: "boolean", default: false },
-  }, { allowPositionals: false });
+  }, { command: "blueprint", allowPositionals: false });
   const text = blueprint();
   if (values.output === undefined) {
     await Deno.stdout.write(new TextEncoder().encode(text));

@@ -41,13 +41,13 @@ Examples:
 
 /** Runs `sqlbk config-put`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("config-put", goStyleFlags(args, ["dbpath", "age-key", "scope"]), {
+  const { values, positionals } = parseFlags(goStyleFlags(args, ["dbpath", "age-key", "scope"]), {
     dbpath: { type: "string" },
     "age-key": { type: "string" },
     scope: { type: "string", default: DEFAULT_CONFIG_SCOPE },
     description: { type: "string" },
     "create-schema": { type: "boolean", default: false },
-  });
+  }, { command: "config-put" });
   if (!values.dbpath) {
     throw new ConfigError(`Missing --dbpath FILE: the app's SQLite database (see "sqlbk config-put --help")`);
   }

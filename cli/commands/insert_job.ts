@@ -69,7 +69,6 @@ export function goStyleFlags(args: string[], names: string[]): string[] {
 /** Runs `sqlbk insert-job`. */
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
-    "insert-job",
     goStyleFlags(args, ["dbpath", "interval", "scheduled", "create-schema", "replace"]),
     {
       dbpath: { type: "string" },
@@ -78,6 +77,7 @@ export async function run(args: string[]): Promise<number> {
       "create-schema": { type: "boolean", default: false },
       replace: { type: "boolean", default: false },
     },
+    { command: "insert-job" },
   );
   if (positionals.length > 0) {
     throw new ConfigError(`Unexpected argument "${positionals[0]}" (see "sqlbk insert-job --help")`);

@@ -51,10 +51,10 @@ Examples:
 
 /** Runs `sqlbk list`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("list", args, {
+  const { values, positionals } = parseFlags(args, {
     json: { type: "boolean", default: false },
     ...CONNECTION_FLAGS,
-  });
+  }, { command: "list" });
   if (positionals.length !== 1) throw new ConfigError(`Give one DIR or TARGET to list (see "sqlbk list --help")`);
   const where = positionals[0];
   let rows: BackupEntry[];

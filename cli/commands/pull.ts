@@ -130,7 +130,21 @@ export function timeoutFlag(value: string): number {
   return ms;
 }
 
-/** Builds the connection options from parsed flags and a [pull] table. */
+/** Options for {@link connectionOptions}. */
+export interface ConnectionOptionsOptions {
+  /** Keep ssh's warnings off stderr, all but the insecure-mode one (`--quiet`). Default `false`. */
+  quiet?: boolean;
+}
+
+/**
+ * Builds the connection options from the parsed flags `values` and the [pull] table `table`
+ * (default none); flags win over the table's keys.
+ *
+ * @example
+ * ```ts
+ * const connect = connectionOptions({ port: "2222", "accept-new": true }, { user: "backup" }, { quiet: true });
+ * ```
+ */
 export function connectionOptions(
   values: {
     port?: string;
@@ -143,8 +157,9 @@ export function connectionOptions(
     timeout?: string;
   },
   table: PullTable = {},
-  quiet = false,
+  options: ConnectionOptionsOptions = {},
 ): Omit<ConnectOptions, "host"> {
+  const { quiet = false } = options;
   const fromFlags = values.identity?.length ? values.identity : undefined;
   const identityFiles = fromFlags ?? (table.identityFile ? [table.identityFile] : undefined);
   for (const file of identityFiles ?? []) _identityExists(file, fromFlags ? "--identity" : `"identity_file" in [pull]`);
@@ -184,7 +199,7 @@ function _identityExists(file: string, where: string): void {
 }
 
 function _port(value: string): number {
-  const n = intFlag("--port", value, 1);
+  const n = intFlag("--port", value, { min: 1 });
   if (n > 65535) throw new ConfigError(`Invalid --port "${value}": expected 1-65535`);
   return n;
 }
@@ -199,7 +214,7 @@ function _eta(seconds: number): string {
 
 /** Runs `sqlbk pull`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("pull", args, {
+  const { values, positionals } = parseFlags(args, {
     config: { type: "string", short: "c" },
     to: { type: "string", short: "t" },
     db: { type: "string", multiple: true },
@@ -215,7 +230,7 @@ export async function run(args: string[]): Promise<number> {
     ...PROBE_FLAGS,
     ...REPORT_FLAGS,
     ...CHECK_FLAGS,
-  });
+  }, { command: "pull" });
   if (positionals.length > 1) {
     throw new ConfigError(`Too many arguments: ${positionals.join(" ")} (give one TARGET; see "sqlbk pull --help")`);
   }
@@ -239,11 +254,13 @@ export async function run(args: string[]): Promise<number> {
       `Nothing to pull from: give TARGET ([user@]host:/dir or sftp://host/dir) or --config FILE with a [pull] table that sets host and remote_dir`,
     );
   }
-  const retries = values.retries !== undefined ? intFlag("--retries", values.retries, 0) : 3;
-  const keepLast = values["keep-last"] !== undefined ? intFlag("--keep-last", values["keep-last"], 0) : table.keepLast;
-  const concurrency = values.concurrency !== undefined ? intFlag("--concurrency", values.concurrency, 1) : undefined;
+  const retries = values.retries !== undefined ? intFlag("--retries", values.retries) : 3;
+  const keepLast = values["keep-last"] !== undefined ? intFlag("--keep-last", values["keep-last"]) : table.keepLast;
+  const concurrency = values.concurrency !== undefined
+    ? intFlag("--concurrency", values.concurrency, { min: 1 })
+    : undefined;
   const chunkSize = values["chunk-size"] !== undefined
-    ? intFlag("--chunk-size", values["chunk-size"], 4096)
+    ? intFlag("--chunk-size", values["chunk-size"], { min: 4096 })
     : undefined;
   if (chunkSize !== undefined && chunkSize > 261120) {
     throw new ConfigError(`Invalid --chunk-size "${chunkSize}": OpenSSH serves at most 261120 bytes per read`);
@@ -307,7 +324,7 @@ export async function run(args: string[]): Promise<number> {
   };
   try {
     await pull(target, {
-      ...connectionOptions(values, table, quiet),
+      ...connectionOptions(values, table, { quiet }),
       localDir: values.to ?? table.localDir ?? ".",
       databases: values.db?.length ? values.db : table.databases,
       keepLast,

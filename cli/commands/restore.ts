@@ -52,14 +52,14 @@ Examples:
 
 /** Runs `sqlbk restore`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("restore", args, {
+  const { values, positionals } = parseFlags(args, {
     to: { type: "string", short: "t" },
     force: { type: "boolean", short: "f", default: false },
     json: { type: "boolean", default: false },
     config: { type: "string", short: "c" },
     ...PROBE_FLAGS,
     ...CHECK_FLAGS,
-  });
+  }, { command: "restore" });
   const { check, jobs } = checkFlags(values);
   if (positionals.length !== 1) {
     throw new ConfigError(`Give exactly one backup file to restore (see "sqlbk restore --help")`);

@@ -88,7 +88,7 @@ function _duration(flag: string, value: string | undefined): number | undefined 
 
 /** Runs `sqlbk run`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("run", goStyleFlags(args, ["dbpath"]), {
+  const { values, positionals } = parseFlags(goStyleFlags(args, ["dbpath"]), {
     dbpath: { type: "string" },
     config: { type: "string", short: "c" },
     "config-from-db": { type: "boolean", default: false },
@@ -103,7 +103,7 @@ export async function run(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", short: "q", default: false },
     ...REPORT_FLAGS,
-  });
+  }, { command: "run" });
   if (positionals.length > 0) throw new ConfigError(`Unexpected argument "${positionals[0]}" (see "sqlbk run --help")`);
   const dbPath = values.dbpath;
   if (!dbPath) {

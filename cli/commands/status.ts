@@ -149,14 +149,14 @@ function _jsonRow(r: DatabaseStatus): Record<string, unknown> {
 
 /** Runs `sqlbk status`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("status", args, {
+  const { values, positionals } = parseFlags(args, {
     config: { type: "string", short: "c" },
     "max-age": { type: "string" },
     json: { type: "boolean", default: false },
     html: { type: "string" },
     ...REPORT_FLAGS,
     ...CONNECTION_FLAGS,
-  });
+  }, { command: "status" });
   let flagMaxAge: number | undefined;
   if (values["max-age"] !== undefined) {
     try {

@@ -58,14 +58,14 @@ Examples:
 
 /** Runs `sqlbk verify`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("verify", args, {
+  const { values, positionals } = parseFlags(args, {
     "no-sidecar": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     config: { type: "string", short: "c" },
     "temp-dir": { type: "string" },
     ...PROBE_FLAGS,
     ...CHECK_FLAGS,
-  });
+  }, { command: "verify" });
   const { check, jobs } = checkFlags(values);
   const cfg = values.config !== undefined ? await loadConfig(values.config, { requireSource: false }) : undefined;
   const probes = probesOf(values, cfg?.monitor);
