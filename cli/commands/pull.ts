@@ -131,7 +131,7 @@ export function timeoutFlag(value: string): number {
 }
 
 /** Options for {@link connectionOptions}. */
-export interface ConnectionOptionsOptions {
+export interface ConnectionFlagsOptions {
   /** Keep ssh's warnings off stderr, all but the insecure-mode one (`--quiet`). Default `false`. */
   quiet?: boolean;
 }
@@ -157,7 +157,7 @@ export function connectionOptions(
     timeout?: string;
   },
   table: PullTable = {},
-  options: ConnectionOptionsOptions = {},
+  options: ConnectionFlagsOptions = {},
 ): Omit<ConnectOptions, "host"> {
   const { quiet = false } = options;
   const fromFlags = values.identity?.length ? values.identity : undefined;
