@@ -65,6 +65,25 @@ Deno.test("a copy that passed only --check quick is verified again by a full pul
   assertEquals((await readVerifiedMarker(local, NAME))?.check, "quick");
   const listed = await sqlbk(["list", local, "--json"]);
   assertEquals(jsonLines(listed.stdout).map((r) => [r.verified, r.verifiedCheck, r.checksum]), [[true, "quick", true]]);
+  // status of the server, from a pull host whose [pull] local_dir holds the copy: the check it passed.
+  const config = dir.join("pull.toml");
+  await Deno.writeTextFile(config, `[pull]\nlocal_dir = ${JSON.stringify(local)}\n`);
+  const connection = [
+    "--port",
+    String(s.port),
+    "-i",
+    s.clientKey,
+    "--known-hosts",
+    s.knownHosts,
+    "--ssh-config",
+    s.sshConfig,
+  ];
+  const status = await sqlbk(
+    ["status", `${s.user}@127.0.0.1:${s.remoteDir}`, "-c", config, ...connection, "--max-age", "100000h"],
+    { env: clientEnv(dir.path) },
+  );
+  assertEquals(status.code, 0, status.stderr);
+  assertStringIncludes(status.stdout.split("\n")[1], "quick");
 
   // Another quick pull skips it; the default (full) pull does not.
   const again = await sqlbk(pullArgs(s, local, "--json", "--check", "quick"), { env: clientEnv(dir.path) });

@@ -183,10 +183,10 @@ export async function run(args: string[]): Promise<number> {
   // For a remote target, "verified" says whether this pull host holds the file verified in
   // its [pull] local_dir (a .sha256 beside it, written only after verification).
   const table = cfg ? parsePullTable(cfg.pull, cfg.origin) : {};
-  let heldVerified: Set<string> | null = null;
+  let heldVerified: Map<string, BackupEntry["verifiedCheck"]> | null = null;
   if (table.localDir !== undefined && locations.some((l) => isRemoteTarget(l.where))) {
     const local = await listBackups(table.localDir).catch(() => []);
-    heldVerified = new Set(local.filter((e) => e.verified).map((e) => e.file));
+    heldVerified = new Map(local.filter((e) => e.verified).map((e) => [e.file, e.verifiedCheck]));
   }
 
   const now = Date.now();
@@ -213,7 +213,11 @@ export async function run(args: string[]): Promise<number> {
     try {
       if (isRemoteTarget(loc.where)) {
         const remote = await listRemoteBackups(parseTarget(loc.where), connectionOptions(values, table));
-        entries = remote.map((e) => ({ ...e, verified: heldVerified ? heldVerified.has(e.file) : null }));
+        entries = remote.map((e) => ({
+          ...e,
+          verified: heldVerified ? heldVerified.has(e.file) : null,
+          verifiedCheck: heldVerified?.get(e.file) ?? null,
+        }));
       } else {
         entries = await listBackups(loc.where);
       }
