@@ -122,7 +122,8 @@ const _QUICK_COST_PER_PAGE = 5.5;
 
 /**
  * The parts of a check, quick_check first (its findings are reported first), then the
- * tables in schema order (they run largest first: {@link _runOrder}); or the single pragma (see {@link _singleStatement}).
+ * tables in schema order (they run largest first: {@link _runOrder}); or the single
+ * pragma (see {@link _singleStatement}).
  */
 function _plan(db: Database, level: CheckLevel, maxMessages: number, jobs: number): _Part[] | null {
   const pages = Number(Object.values(db.query("PRAGMA page_count")[0] ?? {})[0] ?? 0);

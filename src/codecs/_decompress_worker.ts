@@ -35,11 +35,15 @@ const scope = self as unknown as {
 const post = (msg: unknown) => scope.postMessage(msg);
 
 /** The first failure, as data a message can carry. */
+let failureData: { message: string; code: string } | null = null;
+
+/** Records the first failure and reports it at once (later ones are dropped). */
 function fail(err: unknown): void {
   if (failure !== null) return;
   failure = err;
   const e = err as { message?: string; code?: string };
-  post({ type: "failed", error: { message: String(e?.message ?? err), code: e?.code ?? "" } });
+  failureData = { message: String(e?.message ?? err), code: e?.code ?? "" };
+  post({ type: "failed", error: failureData });
 }
 
 function write(block: Uint8Array): void {
@@ -76,17 +80,12 @@ async function handle(m: Message): Promise<void> {
       try {
         await decompressor!.end();
       } catch (err) {
-        failure = err;
+        fail(err);
       }
     }
     decompressor?.dispose();
     file?.close();
-    const err = failure as { message?: string; code?: string } | null;
-    post({
-      type: "done",
-      bytes: outputBytes,
-      error: err === null ? null : { message: String(err.message ?? err), code: err.code ?? "" },
-    });
+    post({ type: "done", bytes: outputBytes, error: failureData });
   } else if (m.type === "abort") {
     decompressor?.dispose();
     file?.close();

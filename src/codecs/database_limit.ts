@@ -16,6 +16,9 @@
  *   file system is checked: the output may not leave less than the smaller of 256 MiB and
  *   5% of that file system's size.
  *
+ * Output shorter than the 100-byte header is compared only with the magic bytes it has;
+ * the integrity check that follows fails it (SQLite reads no database from it).
+ *
  * @module
  */
 
@@ -28,12 +31,12 @@ import { ConfigError } from "../errors.ts";
 /** The first 16 bytes of every SQLite database file. */
 const _MAGIC = new TextEncoder().encode("SQLite format 3\0");
 /** Output between two free-space checks. */
-export const FREE_SPACE_CHECK_BYTES = 64 << 20;
+const _FREE_SPACE_CHECK_BYTES = 64 << 20;
 /** The free-space margin never exceeds this: 256 MiB. */
-export const FREE_SPACE_MARGIN_MAX = 256 << 20;
+const _FREE_SPACE_MARGIN_MAX = 256 << 20;
 
 /** The error codes of output that breaks the database rule (the archive fails verification). */
-export const OUTPUT_LIMIT_CODES = ["SQLBK_NOT_SQLITE", "SQLBK_TOO_LARGE"] as const;
+const _OUTPUT_LIMIT_CODES = ["SQLBK_NOT_SQLITE", "SQLBK_TOO_LARGE"] as const;
 /** The error code of output that would leave too little free space (a failure, not a bad archive). */
 export const LOW_SPACE_CODE = "SQLBK_LOW_SPACE";
 
@@ -78,7 +81,7 @@ export class LowSpaceError extends Error {
  */
 export function isOutputLimit(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return (OUTPUT_LIMIT_CODES as readonly unknown[]).includes(code);
+  return (_OUTPUT_LIMIT_CODES as readonly unknown[]).includes(code);
 }
 
 /** What the first 100 bytes of a database say about its size. */
@@ -131,7 +134,7 @@ export function headerSize(header: Uint8Array): HeaderSize {
  * ```
  */
 export function freeSpaceMargin(totalBytes: number): number {
-  return Math.min(FREE_SPACE_MARGIN_MAX, Math.floor(totalBytes * 0.05));
+  return Math.min(_FREE_SPACE_MARGIN_MAX, Math.floor(totalBytes * 0.05));
 }
 
 /**
@@ -239,20 +242,14 @@ export class DatabaseOutputGuard {
     this.#margin = options.margin;
   }
 
-  /** Bytes admitted so far. */
-  get written(): number {
-    return this.#written;
-  }
-
   /** Throws when writing `block` next would break the rule; else counts it as written. */
   admit(block: Uint8Array): void {
     if (this.#headLen < 100) {
       const n = Math.min(100 - this.#headLen, block.length);
       this.#head.set(block.subarray(0, n), this.#headLen);
       this.#headLen += n;
-      for (let i = 0; i < Math.min(this.#headLen, _MAGIC.length); i++) {
-        if (this.#head[i] !== _MAGIC[i]) headerSize(this.#head); // throws: not a database
-      }
+      const known = Math.min(this.#headLen, _MAGIC.length);
+      if (_MAGIC.subarray(0, known).some((b, i) => this.#head[i] !== b)) headerSize(this.#head); // throws: not a database
       if (this.#headLen === 100) this.#size = headerSize(this.#head);
     }
     const after = this.#written + block.length;
@@ -267,11 +264,11 @@ export class DatabaseOutputGuard {
       );
     }
     if (after > this.#nextCheck) {
-      const window = block.length + FREE_SPACE_CHECK_BYTES;
+      const window = block.length + _FREE_SPACE_CHECK_BYTES;
       checkFreeSpace(this.#dir, limit === null ? window : Math.min(window, limit - this.#written), {
         margin: this.#margin,
       });
-      this.#nextCheck = this.#written + FREE_SPACE_CHECK_BYTES;
+      this.#nextCheck = this.#written + _FREE_SPACE_CHECK_BYTES;
     }
     this.#written = after;
   }

@@ -59,8 +59,9 @@ export const DEFAULT_CONCURRENCY = 32;
 export const MAX_CHUNK_SIZE = 261120;
 
 /**
- * Downloads `remotePath` from `offset` to `size` and appends it to `localPath` (which is
- * truncated to `offset` first). Resolves to the bytes now in the local file. On any error
+ * Downloads `remotePath` from `options.offset` to `options.size` and appends it to
+ * `options.localPath` (which is truncated to the offset first). Resolves to the bytes now
+ * in the local file. On any error
  * the local file keeps every byte written in order before it, so the caller can resume.
  *
  * @example

@@ -25,7 +25,11 @@ const _SYMBOLS = {
     ],
     result: "isize",
   },
-  /** int fcntl(int fd, int cmd, int arg) (F_SETPIPE_SZ / F_GETPIPE_SZ take an int) */
+  /**
+   * int fcntl(int fd, int cmd, ...): variadic in C; F_SETPIPE_SZ / F_GETPIPE_SZ take one
+   * int, and on the Linux ABIs this module runs on (x86_64, aarch64) a variadic int is
+   * passed as a fixed one, so the fixed three-int signature is the same call.
+   */
   fcntl: {
     parameters: [
       "i32", // fd
