@@ -16,6 +16,7 @@ import { parsePullTable, type PullTable } from "../../src/pull/pull_config.ts";
 import { pull, PullBatchError, type PullResult } from "../../src/pull/pull.ts";
 import { parseTarget, type Target } from "../../src/pull/target.ts";
 import type { ConnectOptions } from "../../src/pull/transport.ts";
+import { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE } from "../../src/pull/download.ts";
 import type { RunSample } from "../../src/monitor/metrics.ts";
 import type { MonitorConfig } from "../../src/monitor/monitor_config.ts";
 import { databasesInMetrics, reportRun } from "../../src/monitor/report.ts";
@@ -72,9 +73,11 @@ ${CONNECTION_HELP}
       --decompress           also publish the verified database as <DIR>/<database>-latest.db
       --keep-corrupt         keep a download that fails verification as <name>.corrupt
 ${CHECK_HELP}
-      --concurrency N        SFTP read requests in flight (default: 4 MiB of requests, 16 of 261120 bytes)
-      --chunk-size N         bytes per SFTP read request, 4096 to 261120 and at most what the server
-                             reports (default: its max-read-length up to 261120, OpenSSH's; 131072
+      --concurrency N        SFTP read requests in flight (default: 4 MiB of requests, ${
+  Math.round((DEFAULT_CONCURRENCY * DEFAULT_CHUNK_SIZE) / MAX_CHUNK_SIZE)
+} of ${MAX_CHUNK_SIZE} bytes)
+      --chunk-size N         bytes per SFTP read request, 4096 to ${MAX_CHUNK_SIZE} and at most what the server
+                             reports (default: its max-read-length up to ${MAX_CHUNK_SIZE}, OpenSSH's; ${DEFAULT_CHUNK_SIZE}
                              when it reports none)
       --json                 print one JSON object per database on stdout
 ${PROBE_HELP}
@@ -262,8 +265,10 @@ export async function run(args: string[]): Promise<number> {
   const chunkSize = values["chunk-size"] !== undefined
     ? intFlag("--chunk-size", values["chunk-size"], { min: 4096 })
     : undefined;
-  if (chunkSize !== undefined && chunkSize > 261120) {
-    throw new ConfigError(`Invalid --chunk-size "${chunkSize}": OpenSSH serves at most 261120 bytes per read`);
+  if (chunkSize !== undefined && chunkSize > MAX_CHUNK_SIZE) {
+    throw new ConfigError(
+      `Invalid --chunk-size "${chunkSize}": OpenSSH serves at most ${MAX_CHUNK_SIZE} bytes per read`,
+    );
   }
   const quiet = values.quiet;
   const tty = stderrIsTerminal();
